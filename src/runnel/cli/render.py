@@ -1,0 +1,150 @@
+"""What ``runnel run`` shows a person: events as they happen, then a table of the nodes."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from runnel.model.events import Event, EventType
+from runnel.model.values import to_json
+from runnel.model.workflow import Workflow
+
+__all__ = ["LiveEventPrinter", "QuietSink", "node_table", "short_json", "status_style"]
+
+_STYLES = {
+    "succeeded": "green",
+    "failed": "red",
+    "cancelled": "red",
+    "waiting": "yellow",
+    "paused": "yellow",
+    "skipped": "dim",
+    "filtered": "dim",
+    "pending": "dim",
+    "running": "cyan",
+}
+
+
+def status_style(status: str) -> str:
+    """The Rich style of a node or execution status."""
+    return _STYLES.get(status, "")
+
+
+def short_json(value: Any, limit: int = 60) -> str:
+    """Compact JSON of ``value``, cut to ``limit`` characters with an ellipsis."""
+    text = json.dumps(to_json(value), ensure_ascii=False, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class LiveEventPrinter:
+    """An ``EventSink`` that prints each event on one line as soon as it is published."""
+
+    def __init__(self, console: Console) -> None:
+        self._console = console
+
+    def publish(self, event: Event) -> None:
+        """Print ``event``; a rendering problem never reaches the executor."""
+        try:
+            line = self._line(event)
+        except Exception as exc:  # an odd payload must not break the run
+            line = Text(f"{event.type.value} (unprintable: {exc})", style="dim")
+        if line is not None:
+            self._console.print(line, soft_wrap=True, highlight=False)
+
+    def _line(self, event: Event) -> Text | None:
+        data = event.data
+        node = event.node_id or ""
+        kind = event.type
+        if kind is EventType.EXECUTION_STARTED:
+            return Text(f"▶ execution {event.execution_id} started ({data.get('mode', '')})")
+        if kind is EventType.NODE_STARTED:
+            attempt = int(data.get("attempt") or 1)
+            again = f", attempt {attempt}" if attempt > 1 else ""
+            return Text(f"  ▸ {node} ({data.get('node_type', '')}{again}) started", style="cyan")
+        if kind is EventType.NODE_FINISHED:
+            return self._finished(node, data)
+        if kind is EventType.NODE_FAILED:
+            error = data.get("error") or {}
+            message = error.get("message", "") if isinstance(error, Mapping) else str(error)
+            retry = " (will retry)" if data.get("will_retry") else ""
+            text = f"  ✗ {node} failed on attempt {data.get('attempt', '?')}{retry}: {message}"
+            return Text(text, style="red")
+        if kind is EventType.NODE_EVENT:
+            return self._node_event(node, data)
+        if kind is EventType.DEBUG_POPUP:
+            content = data.get("content")
+            body = content if isinstance(content, str) else short_json(content, 200)
+            return Text(f"  ◆ {node} popup {data.get('title', '')!s}: {body}", style="magenta")
+        if kind is EventType.APPROVAL_REQUESTED:
+            message = data.get("message") or "approval needed"
+            return Text(f"  ⏸ {node} waits for approval: {message}", style="yellow")
+        if kind is EventType.APPROVAL_RESOLVED:
+            verdict = "approved" if data.get("approved") else "rejected"
+            by = f" by {data['by']}" if data.get("by") else ""
+            return Text(f"  ✔ {node} {verdict}{by}", style="yellow")
+        if kind is EventType.EXECUTION_FINISHED:
+            status = str(data.get("status", ""))
+            duration = data.get("duration_ms")
+            took = f" in {float(duration):.1f} ms" if isinstance(duration, int | float) else ""
+            return Text(f"■ execution {status}{took}", style=status_style(status))
+        return None  # edge traversals and status changes: the table tells the rest
+
+    def _finished(self, node: str, data: Mapping[str, Any]) -> Text:
+        status = str(data.get("status", "succeeded"))
+        duration = data.get("duration_ms")
+        took = f" in {float(duration):.1f} ms" if isinstance(duration, int | float) else ""
+        outputs = data.get("outputs")
+        shown = f" → {short_json(outputs)}" if outputs else ""
+        mark = "✓" if status == "succeeded" else "·"
+        return Text(f"  {mark} {node} {status}{took}{shown}", style=status_style(status))
+
+    def _node_event(self, node: str, data: Mapping[str, Any]) -> Text:
+        kind = str(data.get("kind", "info"))
+        message = str(data.get("message", ""))
+        if kind == "progress" and data.get("percent") is not None:
+            message = f"{data['percent']}% {message}".rstrip()
+        elif kind == "data":
+            message = f"{data.get('port', '')} = {short_json(data.get('value'), 200)}"
+        elif kind == "log" and data.get("level"):
+            kind = f"log {data['level']}"
+        style = "yellow" if kind == "warning" else ""
+        return Text(f"  · {node} [{kind}] {message}", style=style)
+
+
+def node_table(workflow: Workflow, summary: Mapping[str, Any]) -> Table:
+    """One row per node of ``workflow`` from a ``summarize`` document."""
+    table = Table(title=f"{workflow.name or workflow.id}: {summary['status']}")
+    table.add_column("node")
+    table.add_column("type")
+    table.add_column("status")
+    table.add_column("tries", justify="right")
+    table.add_column("duration", justify="right")
+    table.add_column("output / error", overflow="fold")
+    nodes: Mapping[str, Any] = summary["nodes"]
+    for node in workflow.nodes:
+        row = nodes[node.id]
+        duration = row["duration_ms"]
+        shown = row["error"] if row["error"] else short_json(row["outputs"])
+        if row["outputs"] is None and not row["error"]:
+            shown = ""
+        table.add_row(
+            Text(node.id),
+            Text(node.type),
+            Text(row["status"], style=status_style(row["status"])),
+            str(row["attempts"]),
+            f"{duration:.1f} ms" if duration is not None else "",
+            Text(shown),
+        )
+    return table
+
+
+class QuietSink:
+    """An ``EventSink`` that drops every event (``--json`` prints only the result)."""
+
+    def publish(self, event: Event) -> None:
+        """Drop ``event``."""
+        del event

@@ -1,0 +1,1 @@
+"""The executor: runs one execution of a workflow graph. No SQL, no HTTP framework."""

@@ -1,0 +1,30 @@
+"""The execution queue: ``queued_at`` marks a waiting execution; a claim takes the oldest.
+
+Both run inside the group-commit writer's transaction. In one process, the writer alone
+serialises claims; across PostgreSQL processes ``FOR UPDATE SKIP LOCKED`` does (see
+``statements.CLAIM``). Lease renewal and takeover of expired leases come with the workers.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection
+
+from runnel.store.statements import Statements
+
+__all__ = ["claim", "enqueue"]
+
+
+def enqueue(connection: Connection, sql: Statements, execution_id: str, now: float) -> bool:
+    """Put a queued, waiting or paused execution in the queue; False for any other."""
+    result = connection.exec_driver_sql(sql.enqueue.sql, {"id": execution_id, "now": now})
+    return result.rowcount == 1
+
+
+def claim(
+    connection: Connection, sql: Statements, worker_id: str, lease_expires_at: float
+) -> str | None:
+    """Mark the oldest queued execution running under ``worker_id``'s lease; its id."""
+    claimed: str | None = connection.exec_driver_sql(
+        sql.claim.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at}
+    ).scalar_one_or_none()
+    return claimed

@@ -1,0 +1,305 @@
+"""Every SQL statement of the store, written out, and compiled once per dialect.
+
+The texts use ``:name`` parameters and SQL that SQLite (3.35+) and PostgreSQL both speak
+(``ON CONFLICT``, ``RETURNING``); where they differ, a ``{placeholder}`` is filled per
+dialect. ``Statements(dialect)`` renders them in the driver's own parameter style, so the
+hot path hands plain dicts to ``exec_driver_sql`` with no per-call compilation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import Dialect, text
+
+__all__ = ["Statement", "Statements"]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Statement:
+    """One statement in the driver's dialect. Compared by identity (a dict key)."""
+
+    name: str
+    sql: str
+    #: The group-commit writer runs the rows of many jobs per statement, in this order, so
+    #: that a row is inserted before rows that refer to it are written.
+    order: int = 0
+    #: Each row must change exactly one row; otherwise the job fails (an unknown id).
+    one_row_each: bool = False
+
+
+# -- writes (through the group-commit writer) ------------------------------------------
+
+INSERT_EXECUTION: Final = """
+INSERT INTO executions (
+    id, workflow_id, workflow_version, status, mode, trigger, inputs, outputs, error,
+    parent_id, attempt, created_at, started_at, finished_at, queued_at
+) VALUES (
+    :id, :workflow_id, :workflow_version, :status, :mode, :trigger, :inputs, :outputs, :error,
+    :parent_id, :attempt, :created_at, :started_at, :finished_at, :queued_at
+)
+"""
+
+# A node run row is the node's latest state: each checkpoint replaces it whole, except for
+# an approval decision, which only ``record_decision`` writes and a checkpoint never erases.
+UPSERT_NODE_RUN: Final = """
+INSERT INTO node_runs (
+    execution_id, node_id, status, attempt, inputs, outputs, error, wait, decision,
+    started_at, finished_at
+) VALUES (
+    :execution_id, :node_id, :status, :attempt, :inputs, :outputs, :error, :wait, :decision,
+    :started_at, :finished_at
+)
+ON CONFLICT (execution_id, node_id) DO UPDATE SET
+    status = excluded.status,
+    attempt = excluded.attempt,
+    inputs = excluded.inputs,
+    outputs = excluded.outputs,
+    error = excluded.error,
+    wait = excluded.wait,
+    decision = COALESCE(excluded.decision, node_runs.decision),
+    started_at = excluded.started_at,
+    finished_at = excluded.finished_at
+"""
+
+INSERT_EVENT: Final = """
+INSERT INTO execution_events (execution_id, seq, type, node_id, timestamp, data)
+VALUES (:execution_id, :seq, :type, :node_id, :timestamp, :data)
+"""
+
+# Fields a checkpoint leaves out (NULL) keep their stored value; next_seq only grows.
+UPDATE_EXECUTION: Final = """
+UPDATE executions SET
+    status = COALESCE(:status, status),
+    started_at = COALESCE(:started_at, started_at),
+    finished_at = COALESCE(:finished_at, finished_at),
+    error = COALESCE(:error, error),
+    outputs = COALESCE(:outputs, outputs),
+    next_seq = CASE WHEN :next_seq > next_seq THEN :next_seq ELSE next_seq END
+WHERE id = :id
+"""
+
+# One statement both creates a workflow and bumps the version of an existing one, so that
+# concurrent saves (even from other processes) serialise on the row and never share a
+# version. Saving a deleted workflow brings it back with the next version.
+UPSERT_WORKFLOW: Final = """
+INSERT INTO workflows (
+    id, name, description, owner, group_id, latest_version, deleted_at, created_at, updated_at
+) VALUES (
+    :id, :name, :description, :owner, :group_id, 1, NULL, :now, :now
+)
+ON CONFLICT (id) DO UPDATE SET
+    name = excluded.name,
+    description = excluded.description,
+    owner = excluded.owner,
+    group_id = excluded.group_id,
+    latest_version = workflows.latest_version + 1,
+    deleted_at = NULL,
+    updated_at = excluded.updated_at
+RETURNING latest_version
+"""
+
+INSERT_WORKFLOW_VERSION: Final = """
+INSERT INTO workflow_versions (workflow_id, version, definition, created_at, created_by)
+VALUES (:workflow_id, :version, :definition, :created_at, :created_by)
+"""
+
+DELETE_WORKFLOW: Final = """
+UPDATE workflows SET deleted_at = :now, updated_at = :now
+WHERE id = :id AND deleted_at IS NULL
+"""
+
+# First decision wins: a second approver gets False (a conflict), and a node that is no
+# longer waiting takes none.
+RECORD_DECISION: Final = """
+UPDATE node_runs SET decision = :decision
+WHERE execution_id = :execution_id AND node_id = :node_id
+    AND status = 'waiting' AND decision IS NULL
+"""
+
+# A running execution belongs to the worker holding its lease, and a finished one is done;
+# only these statuses may (re-)enter the queue. A queued one keeps its place.
+ENQUEUE: Final = """
+UPDATE executions SET
+    status = 'queued',
+    queued_at = COALESCE(queued_at, :now),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id = :id AND status IN ('queued', 'waiting', 'paused')
+"""
+
+# Oldest queued first. On PostgreSQL, SKIP LOCKED lets concurrent claimers pass over the
+# row another one is taking instead of queueing behind its lock.
+CLAIM: Final = """
+UPDATE executions SET
+    status = 'running',
+    queued_at = NULL,
+    lease_owner = :worker_id,
+    lease_expires_at = :lease_expires_at
+WHERE id = (
+    SELECT id FROM executions
+    WHERE status = 'queued' AND queued_at IS NOT NULL
+    ORDER BY queued_at, id
+    LIMIT 1
+    {skip_locked}
+)
+RETURNING id
+"""
+
+# -- reads -----------------------------------------------------------------------------
+
+# ``:include_deleted`` lets history views show the workflow an old execution ran.
+SELECT_LATEST_WORKFLOW: Final = """
+SELECT v.version, v.definition
+FROM workflows AS w
+JOIN workflow_versions AS v ON v.workflow_id = w.id AND v.version = w.latest_version
+WHERE w.id = :id AND (:include_deleted OR w.deleted_at IS NULL)
+"""
+
+SELECT_WORKFLOW_VERSION: Final = """
+SELECT v.version, v.definition
+FROM workflows AS w
+JOIN workflow_versions AS v ON v.workflow_id = w.id
+WHERE w.id = :id AND v.version = :version AND (:include_deleted OR w.deleted_at IS NULL)
+"""
+
+LIST_WORKFLOWS: Final = """
+SELECT v.version, v.definition
+FROM workflows AS w
+JOIN workflow_versions AS v ON v.workflow_id = w.id AND v.version = w.latest_version
+WHERE w.deleted_at IS NULL
+ORDER BY w.created_at, w.id
+"""
+
+LIST_VERSIONS: Final = """
+SELECT v.workflow_id, v.version, v.created_at, v.created_by
+FROM workflows AS w
+JOIN workflow_versions AS v ON v.workflow_id = w.id
+WHERE w.id = :id AND w.deleted_at IS NULL
+ORDER BY v.version
+"""
+
+WORKFLOW_EXISTS: Final = """
+SELECT 1 FROM workflows WHERE id = :id AND deleted_at IS NULL
+"""
+
+_EXECUTION_COLUMNS: Final = """
+    id, workflow_id, workflow_version, status, mode, trigger, inputs, outputs, error,
+    parent_id, attempt, created_at, started_at, finished_at"""
+
+SELECT_EXECUTION: Final = f"""
+SELECT {_EXECUTION_COLUMNS}
+FROM executions
+WHERE id = :id
+"""
+
+#: ``list_executions`` filters: each one present adds its clause.
+EXECUTION_FILTERS: Final = {
+    "workflow_id": "workflow_id = :workflow_id",
+    "status": "status = :status",
+    "since": "created_at >= :since",
+    "until": "created_at < :until",
+}
+
+LIST_EXECUTIONS: Final = f"""
+SELECT {_EXECUTION_COLUMNS}
+FROM executions
+{{where}}
+ORDER BY created_at DESC, id DESC
+LIMIT :limit OFFSET :offset
+"""
+
+COUNT_EXECUTIONS: Final = """
+SELECT COUNT(*) FROM executions
+{where}
+"""
+
+# Nodes in the order they started; those that never started last.
+SELECT_NODE_RUNS: Final = """
+SELECT execution_id, node_id, status, attempt, inputs, outputs, error, wait, decision,
+    started_at, finished_at
+FROM node_runs
+WHERE execution_id = :execution_id
+ORDER BY started_at IS NULL, started_at, node_id
+"""
+
+# The event's workflow id is the execution's; it is not repeated on every event row.
+SELECT_EVENTS: Final = """
+SELECT e.seq, e.type, e.node_id, e.timestamp, e.data, x.workflow_id
+FROM execution_events AS e
+JOIN executions AS x ON x.id = e.execution_id
+WHERE e.execution_id = :execution_id AND e.seq > :after_seq
+ORDER BY e.seq
+{limit}
+"""
+
+SELECT_RESUME: Final = """
+SELECT x.started_at, x.next_seq,
+    (SELECT MAX(e.seq) FROM execution_events AS e WHERE e.execution_id = x.id) AS max_seq
+FROM executions AS x
+WHERE x.id = :id
+"""
+
+
+class Statements:
+    """All statements above, rendered for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self._dialect = dialect
+        postgres = dialect.name == "postgresql"
+        # Write order within one group commit: parents before children.
+        self.upsert_workflow = self._compile("upsert_workflow", UPSERT_WORKFLOW)
+        self.insert_workflow_version = self._compile(
+            "insert_workflow_version", INSERT_WORKFLOW_VERSION
+        )
+        self.delete_workflow = self._compile("delete_workflow", DELETE_WORKFLOW)
+        self.insert_execution = self._compile("insert_execution", INSERT_EXECUTION, order=10)
+        self.upsert_node_run = self._compile("upsert_node_run", UPSERT_NODE_RUN, order=20)
+        self.insert_event = self._compile("insert_event", INSERT_EVENT, order=30)
+        self.update_execution = self._compile(
+            "update_execution", UPDATE_EXECUTION, order=40, one_row_each=True
+        )
+        self.record_decision = self._compile("record_decision", RECORD_DECISION)
+        self.enqueue = self._compile("enqueue", ENQUEUE)
+        self.claim = self._compile(
+            "claim", CLAIM.format(skip_locked="FOR UPDATE SKIP LOCKED" if postgres else "")
+        )
+        self.select_latest_workflow = self._compile(
+            "select_latest_workflow", SELECT_LATEST_WORKFLOW
+        )
+        self.select_workflow_version = self._compile(
+            "select_workflow_version", SELECT_WORKFLOW_VERSION
+        )
+        self.list_workflows = self._compile("list_workflows", LIST_WORKFLOWS)
+        self.list_versions = self._compile("list_versions", LIST_VERSIONS)
+        self.workflow_exists = self._compile("workflow_exists", WORKFLOW_EXISTS)
+        self.select_execution = self._compile("select_execution", SELECT_EXECUTION)
+        self.select_node_runs = self._compile("select_node_runs", SELECT_NODE_RUNS)
+        self.select_events = self._compile("select_events", SELECT_EVENTS.format(limit=""))
+        self.select_events_limited = self._compile(
+            "select_events_limited", SELECT_EVENTS.format(limit="LIMIT :limit")
+        )
+        self.select_resume = self._compile("select_resume", SELECT_RESUME)
+        self._listings: dict[frozenset[str], tuple[Statement, Statement]] = {}
+
+    def list_executions(self, filters: frozenset[str]) -> tuple[Statement, Statement]:
+        """(page query, count query) for the given ``EXECUTION_FILTERS`` keys."""
+        cached = self._listings.get(filters)
+        if cached is None:
+            clauses = [clause for key, clause in EXECUTION_FILTERS.items() if key in filters]
+            where = "WHERE " + " AND ".join(clauses) if clauses else ""
+            name = "list_executions_" + "_".join(sorted(filters))
+            cached = (
+                self._compile(name, LIST_EXECUTIONS.format(where=where)),
+                self._compile(name + "_count", COUNT_EXECUTIONS.format(where=where)),
+            )
+            # Sixteen combinations at most; a race only compiles one twice.
+            self._listings[filters] = cached
+        return cached
+
+    def _compile(
+        self, name: str, sql: str, *, order: int = 0, one_row_each: bool = False
+    ) -> Statement:
+        rendered = str(text(sql.strip()).compile(dialect=self._dialect))
+        return Statement(name=name, sql=rendered, order=order, one_row_each=one_row_each)

@@ -1,0 +1,287 @@
+"""The group-commit writer: one thread, one connection, few transactions.
+
+Callers on any event loop submit a *job* and await its future. The thread takes everything
+queued at that moment, writes it in one transaction and commits once; then it settles all
+futures of a loop with a single ``call_soon_threadsafe``. Under load, a commit carries the
+writes of many executions, which is what lets SQLite (one fsync-bounded writer) keep up.
+
+A job is either rows for statements (``Op``; the rows of equal statements across jobs run
+as one ``executemany``, in ``Statement.order``) or a callable run on the connection (for
+writes that need an answer, e.g. ``RETURNING``; it also acts as a barrier: the rows before
+it are written first). When a batch fails, it is rolled back and its jobs are retried one
+per transaction, so that only the bad job fails and the others are still written.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import queue
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, NamedTuple, TypeAlias
+
+from sqlalchemy import Connection, Engine
+
+from runnel.store.errors import StoreClosed, StoreError
+from runnel.store.statements import Statement
+
+__all__ = ["GroupCommitWriter", "Op", "RowCountMismatch", "WriterStats"]
+
+log = logging.getLogger(__name__)
+
+#: Bounds one transaction, so that a flood of writers still gets regular commits.
+DEFAULT_MAX_BATCH: Final = 2000
+
+
+class Op(NamedTuple):
+    """Rows to write with one statement."""
+
+    statement: Statement
+    rows: Sequence[Mapping[str, Any]]
+
+
+class RowCountMismatch(StoreError):
+    """A statement marked ``one_row_each`` changed fewer (or more) rows than it was given."""
+
+    def __init__(self, statement: Statement, expected: int, actual: int) -> None:
+        super().__init__(f"{statement.name}: expected {expected} rows changed, got {actual}")
+        self.statement = statement
+
+
+@dataclass(frozen=True, slots=True)
+class WriterStats:
+    """Counters since the writer started."""
+
+    #: Transactions committed (a failed batch's one-by-one retries count one each).
+    commits: int
+    #: Jobs written successfully.
+    jobs: int
+    #: Jobs that failed.
+    failed_jobs: int
+    #: Batches that failed as a whole and were retried job by job.
+    split_batches: int
+
+
+class _Job:
+    __slots__ = ("call", "future", "loop", "ops")
+
+    def __init__(
+        self,
+        ops: Sequence[Op],
+        call: Callable[[Connection], Any] | None,
+        loop: asyncio.AbstractEventLoop,
+        future: asyncio.Future[Any],
+    ) -> None:
+        self.ops = ops
+        self.call = call
+        self.loop = loop
+        self.future = future
+
+
+_STOP: Final = object()
+
+#: (future, result, error): how one job ended.
+_Outcome: TypeAlias = tuple[asyncio.Future[Any], Any, BaseException | None]
+
+
+class GroupCommitWriter:
+    """Owns the write connection. Start with ``start()``, stop with ``stop()``."""
+
+    def __init__(self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+        self._engine = engine
+        self._max_batch = max_batch
+        self._queue: queue.SimpleQueue[_Job | object] = queue.SimpleQueue()
+        # Guards ``_closed`` together with the queue, so no job slips in behind _STOP.
+        self._lock = threading.Lock()
+        self._closed = False
+        self._thread = threading.Thread(target=self._run, name="runnel-store-writer", daemon=True)
+        self._commits = 0
+        self._jobs = 0
+        self._failed_jobs = 0
+        self._split_batches = 0
+
+    @property
+    def stats(self) -> WriterStats:
+        return WriterStats(
+            commits=self._commits,
+            jobs=self._jobs,
+            failed_jobs=self._failed_jobs,
+            split_batches=self._split_batches,
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Write what is queued, then end the thread. Blocking; idempotent."""
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._queue.put(_STOP)
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def write(self, ops: Sequence[Op]) -> asyncio.Future[None]:
+        """Queue rows; the future resolves once they are committed."""
+        return self._submit(ops, None)
+
+    def call(self, function: Callable[[Connection], Any]) -> asyncio.Future[Any]:
+        """Queue ``function(connection)`` to run inside a group transaction; the future
+        resolves to its result once committed. It may run twice (after a failed batch's
+        rollback), so it must do nothing but database work."""
+        return self._submit((), function)
+
+    def _submit(
+        self, ops: Sequence[Op], call: Callable[[Connection], Any] | None
+    ) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Any] = loop.create_future()
+        with self._lock:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            self._queue.put(_Job(ops, call, loop, future))
+        return future
+
+    # -- the writer thread ------------------------------------------------------------
+
+    def _run(self) -> None:
+        connection: Connection | None = None
+        try:
+            stopping = False
+            while not stopping:
+                first = self._queue.get()
+                if first is _STOP:
+                    break
+                assert isinstance(first, _Job)
+                jobs = [first]
+                while len(jobs) < self._max_batch:
+                    job = self._next_nowait()
+                    if job is None:
+                        break
+                    if job is _STOP:
+                        stopping = True
+                        break
+                    assert isinstance(job, _Job)
+                    jobs.append(job)
+                try:
+                    if connection is None:
+                        connection = self._engine.connect()
+                    connection = self._process(connection, jobs)
+                except Exception as error:
+                    # Never let the thread die with callers waiting: fail this batch and
+                    # try again (with a fresh connection) on the next one.
+                    log.exception("store writer: batch of %d jobs failed", len(jobs))
+                    self._failed_jobs += len(jobs)
+                    self._settle(jobs, [(job.future, None, error) for job in jobs])
+                    if connection is not None:
+                        connection.close()
+                        connection = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+    def _next_nowait(self) -> _Job | object | None:
+        try:
+            return self._queue.get_nowait()
+        except queue.Empty:
+            return None
+
+    def _process(self, connection: Connection, jobs: list[_Job]) -> Connection:
+        outcomes: list[_Outcome]
+        try:
+            with connection.begin():
+                results = self._apply(connection, jobs)
+            self._commits += 1
+            self._jobs += len(jobs)
+            outcomes = [
+                (job.future, result, None) for job, result in zip(jobs, results, strict=True)
+            ]
+        except Exception as batch_error:
+            connection = self._recover(connection)
+            if len(jobs) == 1:
+                self._failed_jobs += 1
+                outcomes = [(jobs[0].future, None, batch_error)]
+            else:
+                # Someone's write is bad (or the commit failed): find out whose, one by one.
+                self._split_batches += 1
+                outcomes = []
+                for job in jobs:
+                    try:
+                        with connection.begin():
+                            (result,) = self._apply(connection, [job])
+                        self._commits += 1
+                        self._jobs += 1
+                        outcomes.append((job.future, result, None))
+                    except Exception as job_error:
+                        connection = self._recover(connection)
+                        self._failed_jobs += 1
+                        outcomes.append((job.future, None, job_error))
+        self._settle(jobs, outcomes)
+        return connection
+
+    def _apply(self, connection: Connection, jobs: list[_Job]) -> list[Any]:
+        """Run ``jobs`` on ``connection`` (inside a transaction); one result per job."""
+        results: list[Any] = []
+        pending: dict[Statement, list[Mapping[str, Any]]] = {}
+        for job in jobs:
+            if job.call is not None:
+                _flush(connection, pending)
+                results.append(job.call(connection))
+                continue
+            for op in job.ops:
+                rows = pending.get(op.statement)
+                if rows is None:
+                    pending[op.statement] = list(op.rows)
+                else:
+                    rows.extend(op.rows)
+            results.append(None)
+        _flush(connection, pending)
+        return results
+
+    def _recover(self, connection: Connection) -> Connection:
+        # A connection the driver lost (server restart, network) is replaced, so one bad
+        # moment does not fail every later write.
+        if connection.invalidated or connection.closed:
+            log.warning("store writer: reconnecting after a lost connection")
+            connection.close()
+            return self._engine.connect()
+        return connection
+
+    def _settle(
+        self,
+        jobs: list[_Job],
+        outcomes: list[_Outcome],
+    ) -> None:
+        by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
+        for job, outcome in zip(jobs, outcomes, strict=True):
+            by_loop.setdefault(job.loop, []).append(outcome)
+        for loop, loop_outcomes in by_loop.items():
+            # RuntimeError: the caller's loop has closed, nobody is left waiting for these.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_resolve, loop_outcomes)
+
+
+def _flush(connection: Connection, pending: dict[Statement, list[Mapping[str, Any]]]) -> None:
+    for statement in sorted(pending, key=_order):
+        rows = pending[statement]
+        result = connection.exec_driver_sql(statement.sql, rows if len(rows) > 1 else rows[0])
+        if statement.one_row_each and result.rowcount != len(rows):
+            raise RowCountMismatch(statement, len(rows), result.rowcount)
+    pending.clear()
+
+
+def _order(statement: Statement) -> int:
+    return statement.order
+
+
+def _resolve(outcomes: list[_Outcome]) -> None:
+    for future, result, error in outcomes:
+        if future.done():  # the caller was cancelled; its write happened anyway
+            continue
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
