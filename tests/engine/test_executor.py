@@ -242,7 +242,10 @@ def edge(source: str, target: str, source_port: str = "value", target_port: str 
 
 def workflow(nodes: list[Node], edges: list[Edge] = (), **settings: Any) -> Workflow:  # type: ignore[assignment]
     return Workflow(
-        id="wf", name="test", nodes=tuple(nodes), edges=tuple(edges),
+        id="wf",
+        name="test",
+        nodes=tuple(nodes),
+        edges=tuple(edges),
         settings=WorkflowSettings(**settings),
     )
 
@@ -290,9 +293,7 @@ async def test_start_nodes_get_inputs_by_port_and_whole_object_on_default_port(
 
 
 async def test_any_string_is_a_node_id(h: Harness) -> None:
-    wf = workflow(
-        [node("node 1 ü"), node("x/y")], [edge("node 1 ü", "x/y")]
-    )
+    wf = workflow([node("node 1 ü"), node("x/y")], [edge("node 1 ü", "x/y")])
     result = await h.run(wf, {"value": 1})
     assert result.status is ExecutionStatus.SUCCEEDED
 
@@ -345,7 +346,12 @@ async def test_merge_first_runs_on_first_arrival(h: Harness) -> None:
             node("slow", "t.sleep", config={"seconds": 0.2}),
             node("merge", "t.merge", config={"mode": "first"}),
         ],
-        [edge("start", "fast"), edge("start", "slow"), edge("fast", "merge"), edge("slow", "merge")],
+        [
+            edge("start", "fast"),
+            edge("start", "slow"),
+            edge("fast", "merge"),
+            edge("slow", "merge"),
+        ],
     )
     result = await h.run(wf, {"value": "v"})
     assert result.outputs["merge"] == {"value": ["v"]}
@@ -573,8 +579,9 @@ async def test_needs_approval_rejected_fails_the_node(h: Harness) -> None:
     wf = workflow([node("a", needs_approval=True)])
     first = await h.run(wf, {"value": 1})
     assert first.status is ExecutionStatus.WAITING
-    runs = {"a": replace(first.node_runs["a"], decision=ApprovalDecision(False, by="bob",
-                                                                       comment="no"))}
+    runs = {
+        "a": replace(first.node_runs["a"], decision=ApprovalDecision(False, by="bob", comment="no"))
+    }
     second = await h.run(
         wf, {"value": 1}, resume=ResumeState(runs, first.next_seq), execution_id="ex-1"
     )
@@ -599,8 +606,10 @@ async def test_resume_after_a_crash_skips_finished_and_reruns_running(h: Harness
 
 async def test_simulate_uses_pinned_output_or_dry_run(h: Harness) -> None:
     wf = workflow(
-        [node("pinned", "t.effect", config={"pinned_output": {"value": "pin"}}),
-         node("dry", "t.effect")]
+        [
+            node("pinned", "t.effect", config={"pinned_output": {"value": "pin"}}),
+            node("dry", "t.effect"),
+        ]
     )
     result = await h.run(wf, mode=ExecutionMode.SIMULATE)
     assert result.outputs == {"pinned": {"value": "pin"}, "dry": {"value": {"dry_run": True}}}
@@ -643,8 +652,9 @@ async def test_disabled_component_fails_with_a_clear_error(h: Harness) -> None:
 
 
 async def test_subworkflow_runs_a_child_execution(h: Harness) -> None:
-    child = Workflow(id="child", nodes=(node("c", config={"value": "{{ $args.x * 2 }}"}),),
-                     version=1)
+    child = Workflow(
+        id="child", nodes=(node("c", config={"value": "{{ $args.x * 2 }}"}),), version=1
+    )
 
     async def load(workflow_id: str) -> Workflow | None:
         return child if workflow_id == "child" else None
@@ -652,8 +662,9 @@ async def test_subworkflow_runs_a_child_execution(h: Harness) -> None:
     h.executor.services.load_workflow = load
 
     class Call:
-        manifest = NodeManifest(type="t.call", category="test", description="call",
-                                outputs=(PortSpec("value"),))
+        manifest = NodeManifest(
+            type="t.call", category="test", description="call", outputs=(PortSpec("value"),)
+        )
 
         async def run(self, ctx: NodeContext) -> NodeOutput:
             assert ctx.services.run_subworkflow is not None

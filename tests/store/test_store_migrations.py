@@ -96,4 +96,5 @@ async def test_open_without_migrate_reports_an_old_schema(database_url: str) -> 
 def test_migrations_ship_inside_the_package() -> None:
     assert (MIGRATIONS_DIR / "env.py").is_file()
     assert (MIGRATIONS_DIR / "script.py.mako").is_file()
-    assert head_revisions() == {"0001"}
+    # One line of history: a branch would need a merge revision.
+    assert len(head_revisions()) == 1

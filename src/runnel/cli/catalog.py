@@ -64,8 +64,7 @@ def catalog_table(registry: NodeRegistry) -> Table:
         table.add_column(column, overflow="fold")
     for entry in catalog(registry):
         table.add_row(
-            entry["type"]
-            + (f"\n({', '.join(entry['aliases'])})" if entry["aliases"] else ""),
+            entry["type"] + (f"\n({', '.join(entry['aliases'])})" if entry["aliases"] else ""),
             entry["category"],
             _names(entry["inputs"], "any" if entry["dynamic_inputs"] else ""),
             _names(entry["outputs"], "per config" if entry["dynamic_outputs"] else ""),

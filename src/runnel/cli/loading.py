@@ -52,16 +52,8 @@ def load_workflow(path: Path) -> Workflow:
 
 
 def describe_problem(problem: Problem) -> str:
-    """One line naming where the problem is (node, edge, config path) and what it is."""
-    where: list[str] = []
-    if problem.node_id is not None:
-        where.append(f"node {problem.node_id!r}")
-    if problem.edge_id is not None:
-        where.append(f"edge {problem.edge_id!r}")
-    if problem.path:
-        where.append(f"at {problem.path}")
-    prefix = f"{', '.join(where)}: " if where else ""
-    return f"{prefix}{problem.message} [{problem.code}]"
+    """One line naming where the problem is (node, edge, config path), what it is, its code."""
+    return f"{problem} [{problem.code}]"
 
 
 def problem_entry(problem: Problem) -> dict[str, Any]:

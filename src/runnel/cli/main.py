@@ -34,7 +34,6 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
-    rich_markup_mode=None,
 )
 
 
@@ -76,7 +75,10 @@ def _dump(document: Any) -> None:
 
 
 WorkflowFile = Annotated[
-    Path, typer.Argument(help="A workflow in the Flow Engine JSON format.", show_default=False)
+    Path,
+    typer.Argument(
+        metavar="FILE", help="A workflow in the Flow Engine JSON format.", show_default=False
+    ),
 ]
 
 
@@ -88,12 +90,17 @@ def run_command(
         typer.Option(
             "--input",
             "-i",
+            metavar="KEY=VALUE",
             help="An input as key=value (the value is read as JSON when it parses). Repeatable.",
         ),
     ] = None,
     inputs_json: Annotated[
         str | None,
-        typer.Option("--inputs-json", help="Inputs as one JSON object (typed values accepted)."),
+        typer.Option(
+            "--inputs-json",
+            metavar="JSON",
+            help="Inputs as one JSON object (typed values accepted).",
+        ),
     ] = None,
     simulate: Annotated[
         bool,
@@ -106,24 +113,32 @@ def run_command(
     ] = False,
     approve: Annotated[
         list[str] | None,
-        typer.Option("--approve", help="Approve this approval node when it asks. Repeatable."),
+        typer.Option(
+            "--approve",
+            metavar="NODE_ID",
+            help="Approve this approval node when it asks. Repeatable.",
+        ),
     ] = None,
     reject: Annotated[
         list[str] | None,
-        typer.Option("--reject", help="Reject this approval node when it asks. Repeatable."),
+        typer.Option(
+            "--reject",
+            metavar="NODE_ID",
+            help="Reject this approval node when it asks. Repeatable.",
+        ),
     ] = None,
 ) -> None:
     """Run a workflow once, in this process, and show what every node did.
 
-    Exit code: 0 succeeded, 1 failed or cancelled, 2 invalid workflow or bad usage,
-    3 waiting for an approval that was not decided with --approve/--reject.
+    Exit codes: 0 succeeded; 1 failed or cancelled; 2 invalid workflow or bad usage;
+    3 waiting for an approval not decided with --approve/--reject.
     """
     registry = default_registry()
     try:
         workflow = load_workflow(file)
         check_valid(file, workflow, registry)
         decisions = _decisions(approve or [], reject or [])
-        check_decisions(workflow, decisions)
+        check_decisions(workflow, registry, decisions)
         options = RunOptions(
             inputs=parse_inputs(inputs or [], inputs_json),
             simulate=simulate,
@@ -158,15 +173,16 @@ def _print_outcome(console: Console, summary: dict[str, Any]) -> None:
         f"execution {summary['execution_id']} {status}: "
         f"{summary['completed_nodes']}/{summary['total_nodes']} nodes completed"
     )
-    console.print(line, style=status_style(status), markup=False)
+    console.print(line, style=status_style(status), markup=False, soft_wrap=True)
     if summary["error"]:
-        console.print(f"error: {summary['error']}", style="red", markup=False)
+        console.print(f"error: {summary['error']}", style="red", markup=False, soft_wrap=True)
     for node_id in summary["waiting"]:
         console.print(
             f"node {node_id!r} waits for approval; run again with --approve {node_id} "
             f"or --reject {node_id}",
             style="yellow",
             markup=False,
+            soft_wrap=True,
         )
 
 

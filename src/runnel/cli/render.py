@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -29,6 +30,13 @@ _STYLES = {
 }
 
 
+def _took(duration: Any) -> str:
+    """`` in 1.2 ms`` for a number of milliseconds, else nothing."""
+    if isinstance(duration, int | float) and not isinstance(duration, bool):
+        return f" in {duration:.1f} ms"
+    return ""
+
+
 def status_style(status: str) -> str:
     """The Rich style of a node or execution status."""
     return _STYLES.get(status, "")
@@ -45,22 +53,41 @@ class LiveEventPrinter:
 
     def __init__(self, console: Console) -> None:
         self._console = console
+        #: The first execution seen; events of others (sub-workflows) are indented.
+        self._root: str | None = None
+        #: Set when stdout went away (a closed pipe): the run goes on without printing.
+        self._closed = False
 
     def publish(self, event: Event) -> None:
         """Print ``event``; a rendering problem never reaches the executor."""
+        if self._root is None:
+            self._root = event.execution_id
         try:
             line = self._line(event)
         except Exception as exc:  # an odd payload must not break the run
             line = Text(f"{event.type.value} (unprintable: {exc})", style="dim")
-        if line is not None:
+        if line is None:
+            return
+        if event.execution_id != self._root:
+            line = Text("    ┆ ", style="dim") + line
+        if self._closed:
+            return
+        try:
             self._console.print(line, soft_wrap=True, highlight=False)
+        except (BrokenPipeError, SystemExit):
+            # Rich turns a closed stdout into SystemExit; a sink must not raise into the
+            # executor, so the execution finishes and the command exits when it prints next.
+            self._closed = True
 
     def _line(self, event: Event) -> Text | None:
         data = event.data
         node = event.node_id or ""
         kind = event.type
         if kind is EventType.EXECUTION_STARTED:
-            return Text(f"▶ execution {event.execution_id} started ({data.get('mode', '')})")
+            attempt = int(data.get("attempt") or 1)
+            again = f", workflow attempt {attempt}" if attempt > 1 else ""
+            mode = data.get("mode", "")
+            return Text(f"▶ execution {event.execution_id} started ({mode}{again})")
         if kind is EventType.NODE_STARTED:
             attempt = int(data.get("attempt") or 1)
             again = f", attempt {attempt}" if attempt > 1 else ""
@@ -88,15 +115,13 @@ class LiveEventPrinter:
             return Text(f"  ✔ {node} {verdict}{by}", style="yellow")
         if kind is EventType.EXECUTION_FINISHED:
             status = str(data.get("status", ""))
-            duration = data.get("duration_ms")
-            took = f" in {float(duration):.1f} ms" if isinstance(duration, int | float) else ""
+            took = _took(data.get("duration_ms"))
             return Text(f"■ execution {status}{took}", style=status_style(status))
         return None  # edge traversals and status changes: the table tells the rest
 
     def _finished(self, node: str, data: Mapping[str, Any]) -> Text:
         status = str(data.get("status", "succeeded"))
-        duration = data.get("duration_ms")
-        took = f" in {float(duration):.1f} ms" if isinstance(duration, int | float) else ""
+        took = "" if status in ("skipped", "filtered") else _took(data.get("duration_ms"))
         outputs = data.get("outputs")
         shown = f" → {short_json(outputs)}" if outputs else ""
         mark = "✓" if status == "succeeded" else "·"
@@ -116,28 +141,34 @@ class LiveEventPrinter:
 
 
 def node_table(workflow: Workflow, summary: Mapping[str, Any]) -> Table:
-    """One row per node of ``workflow`` from a ``summarize`` document."""
-    table = Table(title=f"{workflow.name or workflow.id}: {summary['status']}")
-    table.add_column("node")
-    table.add_column("type")
-    table.add_column("status")
-    table.add_column("tries", justify="right")
-    table.add_column("duration", justify="right")
-    table.add_column("output / error", overflow="fold")
+    """One row per node of ``workflow`` from a ``summarize`` document.
+
+    The status shows the number of tries when a node ran more than once.
+    """
+    table = Table(title=f"{workflow.name or workflow.id}: {summary['status']}", box=box.SIMPLE)
+    table.add_column("node", overflow="fold", min_width=4)
+    table.add_column("type", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("duration", justify="right", no_wrap=True)
+    table.add_column("output / error", overflow="fold", min_width=16, ratio=1)
     nodes: Mapping[str, Any] = summary["nodes"]
     for node in workflow.nodes:
         row = nodes[node.id]
-        duration = row["duration_ms"]
-        shown = row["error"] if row["error"] else short_json(row["outputs"])
-        if row["outputs"] is None and not row["error"]:
-            shown = ""
+        status = row["status"]
+        tries = f" ({row['attempts']} tries)" if row["attempts"] > 1 else ""
+        if row["error"]:
+            shown = Text(row["error"], style="red")
+        elif row["outputs"] is not None:
+            shown = Text(short_json(row["outputs"], 80))
+        else:
+            shown = Text("")
+        duration = row["duration_ms"] if row["attempts"] else None
         table.add_row(
             Text(node.id),
-            Text(node.type),
-            Text(row["status"], style=status_style(row["status"])),
-            str(row["attempts"]),
+            Text(node.type, style="dim"),
+            Text(status + tries, style=status_style(status)),
             f"{duration:.1f} ms" if duration is not None else "",
-            Text(shown),
+            shown,
         )
     return table
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import time
@@ -16,7 +17,7 @@ from runnel.cli.loading import load_workflow
 from runnel.engine.executor import Executor
 from runnel.engine.ports import EventSink
 from runnel.engine.registry import NodeRegistry
-from runnel.engine.run import ExecutionResult, ResumeState, RunRequest
+from runnel.engine.run import ExecutionResult, RunRequest
 from runnel.engine.services import HttpPolicy, NodeServices
 from runnel.model.execution import (
     ApprovalDecision,
@@ -31,13 +32,19 @@ from runnel.testing.store import MemoryCheckpointStore
 
 __all__ = [
     "ALLOWED_HOSTS_ENV",
+    "APPROVAL_TYPE",
     "RunOptions",
     "allowed_hosts_from_env",
+    "approval_nodes",
     "check_decisions",
     "execute",
+    "find_workflow",
     "summarize",
     "waiting_nodes",
 ]
+
+#: The node type that waits for a person (``--approve``/``--reject`` decide it).
+APPROVAL_TYPE = "human.approval"
 
 #: Comma-separated hosts that ``http.request`` may reach on private or loopback addresses.
 ALLOWED_HOSTS_ENV = "RUNNEL_HTTP_ALLOWED_HOSTS"
@@ -62,54 +69,62 @@ def allowed_hosts_from_env(environ: Mapping[str, str] | None = None) -> frozense
     return frozenset(host.strip().lower() for host in raw.split(",") if host.strip())
 
 
-def check_decisions(workflow: Workflow, decisions: Mapping[str, bool]) -> None:
-    """Every ``--approve``/``--reject`` must name a node of ``workflow``."""
-    known = {node.id for node in workflow.nodes}
-    unknown = sorted(node_id for node_id in decisions if node_id not in known)
-    if unknown:
+def approval_nodes(workflow: Workflow, registry: NodeRegistry) -> list[str]:
+    """Ids of the nodes that ask for an approval (``human.approval`` or ``needs_approval``)."""
+    return [
+        node.id
+        for node in workflow.nodes
+        if node.needs_approval
+        or (node.type in registry and registry.canonical(node.type) == APPROVAL_TYPE)
+    ]
+
+
+def check_decisions(
+    workflow: Workflow, registry: NodeRegistry, decisions: Mapping[str, bool]
+) -> None:
+    """Every ``--approve``/``--reject`` must name a node of ``workflow`` that asks for one."""
+    askers = approval_nodes(workflow, registry)
+    wrong = [node_id for node_id in decisions if node_id not in askers]
+    if wrong:
         raise UsageProblem(
-            "--approve/--reject name no node of the workflow: "
-            + ", ".join(repr(node_id) for node_id in unknown),
-            [f"nodes: {', '.join(sorted(known))}"],
+            "--approve/--reject name no approval node of the workflow: "
+            + ", ".join(repr(node_id) for node_id in wrong),
+            [f"approval nodes: {', '.join(askers) if askers else 'none'}"],
         )
 
 
 async def execute(
     workflow: Workflow, registry: NodeRegistry, options: RunOptions, events: EventSink
 ) -> ExecutionResult:
-    """Run ``workflow`` to its end, resuming past every approval decided in ``options``."""
+    """Run ``workflow`` to its end, resuming past every approval decided in ``options``.
+
+    A decided approval is handled as the server does: the decision is recorded on the
+    waiting node in the checkpoint store and the execution resumes from the store's state.
+    """
     services = NodeServices(
         http=HttpPolicy(allowed_hosts=options.allowed_hosts),
         load_workflow=_folder_loader(options.workflows_dir),
     )
-    executor = Executor(registry, MemoryCheckpointStore(), events, services=services)
+    store = MemoryCheckpointStore()
+    executor = Executor(registry, store, events, services=services)
     mode = ExecutionMode.SIMULATE if options.simulate else ExecutionMode.EXECUTE
     request = RunRequest(str(uuid.uuid4()), workflow, dict(options.inputs), mode=mode)
     result = await executor.run(request)
     while result.status is ExecutionStatus.WAITING:
-        decided = _decide(result.node_runs, options.decisions)
-        if decided is None:
+        decided = [
+            store.record_decision(
+                request.execution_id,
+                node_id,
+                ApprovalDecision(approved=options.decisions[node_id], by="cli", at=time.time()),
+            )
+            for node_id in waiting_nodes(result.node_runs)
+            if node_id in options.decisions
+        ]
+        if not any(decided):
             break
-        resume = ResumeState(
-            node_runs=decided, next_seq=result.next_seq, started_at=result.started_at
-        )
+        resume = store.resume_state(request.execution_id)
         result = await executor.run(dataclasses.replace(request, resume=resume))
     return result
-
-
-def _decide(
-    node_runs: Mapping[str, NodeRun], decisions: Mapping[str, bool]
-) -> dict[str, NodeRun] | None:
-    """The node runs with a decision on every waiting approval decided in advance."""
-    updated = dict(node_runs)
-    changed = False
-    for node_id in waiting_nodes(node_runs):
-        run = node_runs[node_id]
-        if node_id in decisions and run.decision is None:
-            decision = ApprovalDecision(approved=decisions[node_id], by="cli", at=time.time())
-            updated[node_id] = dataclasses.replace(run, decision=decision)
-            changed = True
-    return updated if changed else None
 
 
 def waiting_nodes(node_runs: Mapping[str, NodeRun]) -> list[str]:
@@ -162,13 +177,21 @@ def _folder_loader(folder: Path | None) -> Callable[[str], Awaitable[Workflow | 
         return None
 
     async def load(workflow_id: str) -> Workflow | None:
-        for candidate in sorted(folder.glob("*.json")):
-            try:
-                workflow = load_workflow(candidate)
-            except UsageProblem:
-                continue
-            if workflow_id in (workflow.id, candidate.stem):
-                return workflow
-        return None
+        return await asyncio.to_thread(find_workflow, folder, workflow_id)
 
     return load
+
+
+def find_workflow(folder: Path, workflow_id: str) -> Workflow | None:
+    """The workflow in ``folder`` whose id (or file name without ``.json``) is ``workflow_id``.
+
+    Files that are not Flow Engine workflows are passed over.
+    """
+    for candidate in sorted(folder.glob("*.json")):
+        try:
+            workflow = load_workflow(candidate)
+        except UsageProblem:
+            continue
+        if workflow_id in (workflow.id, candidate.stem):
+            return workflow
+    return None

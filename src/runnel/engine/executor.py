@@ -251,6 +251,7 @@ class _Run:
         self.pending_events: list[Event] = []
         #: Node runs decided since the last checkpoint (skips, finishes).
         self._pending_records: list[NodeRun] = []
+        self.publish_after_commit: list[Event] = []
         self.node_scope: dict[str, Any] = {}
         self.status = ExecutionStatus.RUNNING
         self.error: NodeError | None = None
@@ -874,11 +875,13 @@ class _Run:
                     "error": self.error.as_dict() if self.error else None,
                     "outputs": outputs,
                 },
+                after_commit=True,
             )
         else:
             self._emit(
                 EventType.EXECUTION_STATUS,
                 data={"status": self.status.value, "previous": ExecutionStatus.RUNNING.value},
+                after_commit=True,
             )
         records = self._pending_records
         self._pending_records = []
@@ -906,7 +909,16 @@ class _Run:
 
     # -- events and checkpoints ------------------------------------------------------------
 
-    def _emit(self, type_: EventType, node_id: str | None = None, data: Any = None) -> None:
+    def _emit(
+        self,
+        type_: EventType,
+        node_id: str | None = None,
+        data: Any = None,
+        *,
+        after_commit: bool = False,
+    ) -> None:
+        """Record an event for the next checkpoint and publish it live, at once or, for the
+        events that end a run, once committed (a reader told "finished" finds it stored)."""
         event = Event(
             execution_id=self.id,
             seq=self.seq,
@@ -918,7 +930,10 @@ class _Run:
         )
         self.seq += 1
         self.pending_events.append(event)
-        self.x.events.publish(event)
+        if after_commit:
+            self.publish_after_commit.append(event)
+        else:
+            self.x.events.publish(event)
 
     async def _checkpoint(
         self,
@@ -941,6 +956,10 @@ class _Run:
                 final=final,
             )
         )
+        if self.publish_after_commit:
+            deferred, self.publish_after_commit = self.publish_after_commit, []
+            for event in deferred:
+                self.x.events.publish(event)
 
 
 class _Emitter:

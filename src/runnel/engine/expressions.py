@@ -77,6 +77,9 @@ _IDENT_START = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ_"
 _IDENT_CHARS = _IDENT_START | frozenset("0123456789")
 _PERCENT_SPEC = re.compile(r"%(?:\([^)]*\))?[#0\- +]*(\*|\d+)?(?:\.(\*|\d+))?[hlL]?[a-zA-Z%]")
 _DIGITS = re.compile(r"\d+")
+_CHEAP_OPERANDS: Final = frozenset(
+    {(int, int), (int, float), (float, int), (float, float), (bool, int), (int, bool)}
+)
 # Jinja filters that turn their first argument into text: a container given to them is
 # weighed first, so that str() of a list of many references to one big string is refused.
 _STRINGIFYING_FILTERS: Final = (
@@ -369,6 +372,10 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     # -- guarded operators ------------------------------------------------------------------
 
     def call_binop(self, context: Context, operator: str, left: Any, right: Any) -> Any:
+        # Fast path: arithmetic on floats, and + or % on any numbers, cannot grow unbounded.
+        kinds = (type(left), type(right))
+        if kinds in _CHEAP_OPERANDS and (operator in "+%" or float in kinds):
+            return self.binop_table[operator](left, right)
         limits = self.limits
         if operator == "+":
             if isinstance(left, str | bytes) and isinstance(right, str | bytes):

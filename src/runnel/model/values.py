@@ -90,10 +90,11 @@ def encode(value: Any) -> dict[str, Any]:
         return {"type": "String", "value": value}
     if isinstance(value, bytes | bytearray | memoryview):
         return {"type": "Bytes", "value": list(bytes(value))}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list | tuple | set | frozenset):
         return {"type": "Array", "value": [encode(item) for item in value]}
     if isinstance(value, Mapping):
         return {"type": "Object", "value": {str(k): encode(v) for k, v in value.items()}}
+    # Anything else (a date, a decimal...) travels as its text.
     return {"type": "String", "value": str(value)}
 
 

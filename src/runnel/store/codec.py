@@ -74,7 +74,6 @@ _TAGS: Final = frozenset({_BYTES, _DICT})
 # inside a JSON string the quote would be escaped. Without them the text needs no tag walk.
 _TAG_MARK: Final = b'{"$'
 _TAG_MARK_TEXT: Final = _TAG_MARK.decode()
-_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 
 _T = TypeVar("_T")
 
@@ -84,11 +83,18 @@ _T = TypeVar("_T")
 
 def dumps(value: Any) -> str:
     """Any runtime value -> JSON text; ``bytes`` are kept (see the module docstring)."""
-    raw = orjson.dumps(value, default=_default, option=_OPTIONS)
-    if _TAG_MARK in raw:
-        # Rare: bytes, or a user dict that looks like a tag. Walk once and tag explicitly.
-        raw = orjson.dumps(_tag(value), default=_default, option=_OPTIONS)
-    return raw.decode()
+    try:
+        raw = orjson.dumps(value, default=_default)
+    except orjson.JSONEncodeError:
+        # Non-string dict keys (written as strings, like json.dumps does); anything else
+        # unstorable fails again below with orjson's message.
+        raw = orjson.dumps(_tag(value), default=_default, option=orjson.OPT_NON_STR_KEYS)
+    else:
+        # "$" alone is a memchr, far cheaper than the three-byte search it usually spares.
+        if b"$" not in raw or _TAG_MARK not in raw:
+            return raw.decode()
+    # Rare: bytes, or a user dict that looks like a tag. Walk once and tag explicitly.
+    return orjson.dumps(_tag(value), default=_default, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def dumps_or_none(value: Any) -> str | None:
@@ -99,7 +105,10 @@ def dumps_or_none(value: Any) -> str | None:
 def loads(text: str | bytes) -> Any:
     """JSON text written by ``dumps`` -> the value it was made from."""
     value = orjson.loads(text)
-    tagged = _TAG_MARK in text if isinstance(text, bytes) else _TAG_MARK_TEXT in text
+    if isinstance(text, bytes):
+        tagged = b"$" in text and _TAG_MARK in text
+    else:
+        tagged = "$" in text and _TAG_MARK_TEXT in text
     return _untag(value) if tagged else value
 
 

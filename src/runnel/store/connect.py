@@ -15,6 +15,7 @@ from typing import Any, Final, Literal
 from platformdirs import user_data_dir
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.pool import NullPool
 
 __all__ = [
     "DATABASE_FILE",
@@ -29,9 +30,11 @@ DATABASE_FILE: Final = "runnel.db"
 #: How long an SQLite connection waits for a lock held by another connection.
 BUSY_TIMEOUT_MS: Final = 10_000
 
-#: ``writer``: the group-commit thread's engine, whose transactions take SQLite's write lock
-#: at BEGIN (a deferred one could fail to upgrade later). ``reader``: pooled reads.
-Role = Literal["writer", "reader"]
+#: ``writer``: the group-commit thread's engine; the writer begins and commits on the DBAPI
+#: connection itself. ``reader``: pooled reads, each in one snapshot (a deferred BEGIN).
+#: ``admin``: migrations, whose transactions take SQLite's write lock at BEGIN (a deferred
+#: one could fail to upgrade later); unpooled.
+Role = Literal["writer", "reader", "admin"]
 
 
 def default_data_dir() -> Path:
@@ -63,28 +66,29 @@ def create_store_engine(url: str | URL, role: Role) -> Engine:
     parsed = normalize_url(url) if isinstance(url, str) else url
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed, role)
-    options: dict[str, Any] = {"pool_pre_ping": True}
+    if role == "admin":
+        return create_engine(parsed, poolclass=NullPool)
     if role == "writer":
-        # One connection for the writer thread, one for migrations and the odd extra.
-        options.update(pool_size=2, max_overflow=0)
-    else:
-        options.update(pool_size=8, max_overflow=8)
-    return create_engine(parsed, **options)
+        # The writer thread holds one connection; one more covers a reconnect.
+        return create_engine(parsed, pool_pre_ping=True, pool_size=1, max_overflow=1)
+    return create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
 
 
 def _sqlite_engine(url: URL, role: Role) -> Engine:
     assert url.database is not None
     Path(url.database).parent.mkdir(parents=True, exist_ok=True)
-    engine = create_engine(
-        url,
+    options: dict[str, Any] = {
         # Named parameters let the same row dicts feed sqlite3 and psycopg.
-        paramstyle="named",
+        "paramstyle": "named",
         # Readers run in asyncio.to_thread workers, so pooled connections change threads.
-        connect_args={"check_same_thread": False},
-        pool_size=1 if role == "writer" else 8,
-        max_overflow=1 if role == "writer" else 8,
-    )
-    begin = "BEGIN IMMEDIATE" if role == "writer" else "BEGIN"
+        "connect_args": {"check_same_thread": False},
+    }
+    if role == "admin":
+        options["poolclass"] = NullPool
+    else:
+        options["pool_size"] = 1 if role == "writer" else 8
+        options["max_overflow"] = 1 if role == "writer" else 8
+    engine = create_engine(url, **options)
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
@@ -99,8 +103,11 @@ def _sqlite_engine(url: URL, role: Role) -> Engine:
         finally:
             cursor.close()
 
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql(begin)
+    if role != "writer":
+        begin = "BEGIN IMMEDIATE" if role == "admin" else "BEGIN"
+
+        @event.listens_for(engine, "begin")
+        def _on_begin(connection: Any) -> None:
+            connection.exec_driver_sql(begin)
 
     return engine

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.engine.ports import Checkpoint
 from runnel.engine.run import ResumeState
@@ -48,7 +49,11 @@ def create_execution_ops(
 
 
 def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
-    """Rows of one checkpoint: node runs, events, and the execution row's update."""
+    """Rows of one checkpoint: node runs, events, and the execution row's update.
+
+    A checkpoint for an unknown execution fails: node runs and events by their foreign
+    key, an execution update by changing no row (``one_row_each``).
+    """
     ops: list[Op] = []
     if checkpoint.node_runs:
         ops.append(Op(sql.upsert_node_run, [node_run_row(run) for run in checkpoint.node_runs]))
@@ -56,10 +61,11 @@ def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
     if checkpoint.events:
         ops.append(Op(sql.insert_event, [event_row(event) for event in checkpoint.events]))
         next_seq = max(event.seq for event in checkpoint.events) + 1
-    # The update also proves the execution exists (``one_row_each``), so a checkpoint for
-    # an unknown execution fails instead of vanishing.
-    update = execution_update_row(checkpoint.execution_id, checkpoint.execution, next_seq)
-    ops.append(Op(sql.update_execution, (update,)))
+    if checkpoint.execution is not None:
+        row = execution_update_row(checkpoint.execution_id, checkpoint.execution, next_seq)
+        ops.append(Op(sql.update_execution, (row,)))
+    elif next_seq:
+        ops.append(Op(sql.advance_seq, ({"id": checkpoint.execution_id, "next_seq": next_seq},)))
     return ops
 
 
@@ -134,13 +140,13 @@ def resume_state(connection: Connection, sql: Statements, execution_id: str) -> 
 
 
 def record_decision(
-    connection: Connection,
+    cursor: DBAPICursor,
     sql: Statements,
     execution_id: str,
     node_id: str,
     decision: ApprovalDecision,
 ) -> bool:
-    result = connection.exec_driver_sql(
+    cursor.execute(
         sql.record_decision.sql,
         {
             "execution_id": execution_id,
@@ -148,4 +154,4 @@ def record_decision(
             "decision": dumps(decision_to_dict(decision)),
         },
     )
-    return result.rowcount == 1
+    return cursor.rowcount == 1

@@ -7,24 +7,23 @@ serialises claims; across PostgreSQL processes ``FOR UPDATE SKIP LOCKED`` does (
 
 from __future__ import annotations
 
-from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.store.statements import Statements
 
 __all__ = ["claim", "enqueue"]
 
 
-def enqueue(connection: Connection, sql: Statements, execution_id: str, now: float) -> bool:
+def enqueue(cursor: DBAPICursor, sql: Statements, execution_id: str, now: float) -> bool:
     """Put a queued, waiting or paused execution in the queue; False for any other."""
-    result = connection.exec_driver_sql(sql.enqueue.sql, {"id": execution_id, "now": now})
-    return result.rowcount == 1
+    cursor.execute(sql.enqueue.sql, {"id": execution_id, "now": now})
+    return cursor.rowcount == 1
 
 
 def claim(
-    connection: Connection, sql: Statements, worker_id: str, lease_expires_at: float
+    cursor: DBAPICursor, sql: Statements, worker_id: str, lease_expires_at: float
 ) -> str | None:
     """Mark the oldest queued execution running under ``worker_id``'s lease; its id."""
-    claimed: str | None = connection.exec_driver_sql(
-        sql.claim.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at}
-    ).scalar_one_or_none()
-    return claimed
+    cursor.execute(sql.claim.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at})
+    rows = cursor.fetchall()
+    return str(rows[0][0]) if rows else None

@@ -84,19 +84,9 @@ def execution_from_row(row: Row[Any]) -> Execution:
 
 
 def execution_update_row(
-    execution_id: str, update: ExecutionUpdate | None, next_seq: int
+    execution_id: str, update: ExecutionUpdate, next_seq: int
 ) -> dict[str, Any]:
     """Parameters of ``UPDATE_EXECUTION``: ``None`` leaves a column as it is."""
-    if update is None:
-        return {
-            "id": execution_id,
-            "status": None,
-            "started_at": None,
-            "finished_at": None,
-            "error": None,
-            "outputs": None,
-            "next_seq": next_seq,
-        }
     return {
         "id": execution_id,
         "status": update.status.value,

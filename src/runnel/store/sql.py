@@ -18,14 +18,14 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.engine.ports import Checkpoint
 from runnel.engine.run import ResumeState
@@ -36,6 +36,7 @@ from runnel.store import executions as executions_sql
 from runnel.store import migrate as migrations
 from runnel.store import queue as queue_sql
 from runnel.store import workflows as workflows_sql
+from runnel.store.accounts import AccountsMixin
 from runnel.store.connect import create_store_engine, default_database_url, normalize_url
 from runnel.store.errors import ConflictError, ExecutionNotFound
 from runnel.store.records import WorkflowVersionInfo
@@ -47,7 +48,7 @@ __all__ = ["SqlStore"]
 _T = TypeVar("_T")
 
 
-class SqlStore:
+class SqlStore(AccountsMixin):
     """Workflows, executions, node runs, events and the queue, in one database.
 
     Implements the engine's ``CheckpointStore`` port (``save``). Create with ``open``.
@@ -76,11 +77,11 @@ class SqlStore:
         being ``data_dir``, ``$RUNNEL_DATA_DIR`` or the per-user data folder), migrate the
         schema unless ``migrate`` is False, and start the writer. Blocks while it migrates."""
         parsed = normalize_url(url if url is not None else default_database_url(data_dir))
+        if migrate:
+            _migrate(parsed)
         writer_engine = create_store_engine(parsed, "writer")
         reader_engine = create_store_engine(parsed, "reader")
         try:
-            if migrate:
-                migrations.migrate(writer_engine)
             store = cls(parsed, writer_engine, reader_engine)
         except BaseException:
             writer_engine.dispose()
@@ -111,7 +112,7 @@ class SqlStore:
 
     def migrate(self) -> None:
         """Apply pending migrations (blocking)."""
-        migrations.migrate(self._writer_engine)
+        _migrate(self.url)
 
     def schema_is_current(self) -> bool:
         """True when the database is at the newest migration (blocking)."""
@@ -320,10 +321,10 @@ class SqlStore:
     # -- plumbing ---------------------------------------------------------------------
 
     async def _write(self, ops: Sequence[Op]) -> None:
-        await _translated(self._writer.write(ops))
+        await self._writer.write(ops)
 
-    async def _call(self, function: Callable[[Connection], _T]) -> _T:
-        result: _T = await _translated(self._writer.call(function))
+    async def _call(self, function: Callable[[DBAPICursor], _T]) -> _T:
+        result: _T = await self._writer.call(function)
         return result
 
     async def _read(self, function: Callable[[Connection], _T]) -> _T:
@@ -334,9 +335,9 @@ class SqlStore:
             return function(connection)
 
 
-async def _translated(awaitable: Awaitable[_T]) -> _T:
-    """Await a write; database constraint errors become ``ConflictError``."""
+def _migrate(url: URL) -> None:
+    engine = create_store_engine(url, "admin")
     try:
-        return await awaitable
-    except IntegrityError as error:
-        raise ConflictError(str(error.orig)) from error
+        migrations.migrate(engine)
+    finally:
+        engine.dispose()

@@ -68,14 +68,22 @@ INSERT INTO execution_events (execution_id, seq, type, node_id, timestamp, data)
 VALUES (:execution_id, :seq, :type, :node_id, :timestamp, :data)
 """
 
-# Fields a checkpoint leaves out (NULL) keep their stored value; next_seq only grows.
+# Fields an update leaves out (NULL) keep their stored value; next_seq only grows.
 UPDATE_EXECUTION: Final = """
 UPDATE executions SET
-    status = COALESCE(:status, status),
+    status = :status,
     started_at = COALESCE(:started_at, started_at),
     finished_at = COALESCE(:finished_at, finished_at),
     error = COALESCE(:error, error),
     outputs = COALESCE(:outputs, outputs),
+    next_seq = CASE WHEN :next_seq > next_seq THEN :next_seq ELSE next_seq END
+WHERE id = :id
+"""
+
+# Most checkpoints (a node's result and its events) leave the status alone; this cheaper
+# update (no indexed column) keeps next_seq right for them.
+ADVANCE_SEQ: Final = """
+UPDATE executions SET
     next_seq = CASE WHEN :next_seq > next_seq THEN :next_seq ELSE next_seq END
 WHERE id = :id
 """
@@ -260,6 +268,7 @@ class Statements:
         self.update_execution = self._compile(
             "update_execution", UPDATE_EXECUTION, order=40, one_row_each=True
         )
+        self.advance_seq = self._compile("advance_seq", ADVANCE_SEQ, order=40, one_row_each=True)
         self.record_decision = self._compile("record_decision", RECORD_DECISION)
         self.enqueue = self._compile("enqueue", ENQUEUE)
         self.claim = self._compile(

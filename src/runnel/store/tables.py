@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Double,
     ForeignKey,
@@ -21,15 +22,18 @@ from sqlalchemy import (
     PrimaryKeyConstraint,
     Table,
     Text,
+    false,
     text,
 )
 
 __all__ = [
     "NAMING",
+    "api_keys",
     "execution_events",
     "executions",
     "metadata",
     "node_runs",
+    "users",
     "workflow_versions",
     "workflows",
 ]
@@ -145,4 +149,45 @@ execution_events = Table(
     Column("timestamp", Double, nullable=False),
     Column("data", Text, nullable=False),
     PrimaryKeyConstraint("execution_id", "seq"),
+)
+
+# -- accounts (runnel.store.accounts) ---------------------------------------------------
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", Text, primary_key=True),
+    # Stored lower-cased; NULL for accounts that sign in otherwise (the owner's API key,
+    # a Flowork address).
+    Column("email", Text, unique=True),
+    Column("display_name", Text),
+    # argon2id; NULL: no password sign-in.
+    Column("password_hash", Text),
+    Column("role", Text, nullable=False),
+    # A Flowork (EIP-191) address, lower-cased hex.
+    Column("address", Text, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    # The token's ``jti``: a request's key is found by it, then its digest compared.
+    Column("id", Text, primary_key=True),
+    Column(
+        "user_id",
+        Text,
+        ForeignKey("users.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("name", Text, nullable=False),
+    # A display hint of the token (see runnel.auth.tokens.token_hint), never the token.
+    Column("prefix", Text, nullable=False),
+    Column("token_sha256", Text, nullable=False, unique=True),
+    Column("created_at", Double, nullable=False),
+    Column("last_used_at", Double),
+    Column("expires_at", Double),
+    Column("revoked_at", Double),
+    Index(None, "user_id"),
 )

@@ -1,7 +1,7 @@
 """Workflow queries: every save is a new immutable version; deletes are soft.
 
-Functions here run on a connection the caller owns: reads on a pooled read connection,
-writes inside the group-commit writer's transaction.
+Reads take a pooled SQLAlchemy read connection; writes take the group-commit writer's
+DBAPI cursor, inside its transaction.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ import dataclasses
 from typing import Any
 
 from sqlalchemy import Connection, Row
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.model.workflow import Workflow
 from runnel.store.codec import dumps, loads, workflow_from_dict, workflow_to_dict
@@ -33,7 +34,7 @@ def encode_definition(workflow: Workflow) -> str:
 
 
 def save_workflow(
-    connection: Connection,
+    cursor: DBAPICursor,
     sql: Statements,
     workflow: Workflow,
     definition: str,
@@ -41,7 +42,7 @@ def save_workflow(
     now: float,
 ) -> int:
     """Write a new version of ``workflow`` (creating it if new); returns its number."""
-    version: int = connection.exec_driver_sql(
+    cursor.execute(
         sql.upsert_workflow.sql,
         {
             "id": workflow.id,
@@ -51,8 +52,9 @@ def save_workflow(
             "group_id": workflow.group,
             "now": now,
         },
-    ).scalar_one()
-    connection.exec_driver_sql(
+    )
+    ((version,),) = cursor.fetchall()
+    cursor.execute(
         sql.insert_workflow_version.sql,
         {
             "workflow_id": workflow.id,
@@ -62,13 +64,13 @@ def save_workflow(
             "created_by": created_by,
         },
     )
-    return version
+    return int(version)
 
 
-def delete_workflow(connection: Connection, sql: Statements, workflow_id: str, now: float) -> bool:
+def delete_workflow(cursor: DBAPICursor, sql: Statements, workflow_id: str, now: float) -> bool:
     """Soft-delete; False when there was no such (undeleted) workflow."""
-    result = connection.exec_driver_sql(sql.delete_workflow.sql, {"id": workflow_id, "now": now})
-    return result.rowcount == 1
+    cursor.execute(sql.delete_workflow.sql, {"id": workflow_id, "now": now})
+    return cursor.rowcount == 1
 
 
 def get_workflow(
