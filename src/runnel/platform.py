@@ -64,9 +64,7 @@ class Platform:
             load_workflow=self._load_workflow,
             disabled_types=config.disabled_types,
         )
-        self.executor = Executor(
-            registry, store, self.bus, self.node_services, self.expressions
-        )
+        self.executor = Executor(registry, store, self.bus, self.node_services, self.expressions)
         self.worker = EmbeddedWorker(store, self.executor, concurrency=config.worker_concurrency)
         self.workflows = WorkflowService(store, registry, self.expressions)
         self.executions = ExecutionService(store, self.bus, self.workflows, self.worker)

@@ -10,11 +10,14 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Final
+from typing import TYPE_CHECKING, Annotated, Any, Final
 
 import platformdirs
 from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from runnel.platform import PlatformConfig
 
 __all__ = [
     "DEFAULT_BIND",
@@ -102,7 +105,7 @@ class Settings(BaseSettings):
     )
 
     bind_address: str = Field(
-        DEFAULT_BIND,
+        default=DEFAULT_BIND,
         validation_alias=AliasChoices("BIND_ADDRESS", "RUNNEL_BIND_ADDRESS", "bind_address"),
         description="HOST:PORT the server listens on.",
     )
@@ -111,27 +114,31 @@ class Settings(BaseSettings):
         description="Where the database, the admin token and other state live.",
     )
     database_url: str | None = Field(
-        None, description="SQLAlchemy URL; default: SQLite file runnel.db in the data dir."
+        default=None, description="SQLAlchemy URL; default: SQLite file runnel.db in the data dir."
     )
-    log: str = Field("info", description="Log level: critical, error, warning, info, debug.")
-    access_log: bool = Field(False, description="Log every HTTP request.")
+    log: str = Field(
+        default="info", description="Log level: critical, error, warning, info, debug."
+    )
+    access_log: bool = Field(default=False, description="Log every HTTP request.")
     max_body_bytes: int = Field(
-        10 * 1024 * 1024, ge=1, description="Largest request body accepted (413 beyond)."
+        default=10 * 1024 * 1024, ge=1, description="Largest request body accepted (413 beyond)."
     )
     rate_limit_per_second: float = Field(
-        200.0, ge=0, description="Requests per second per API key (0 turns limiting off)."
+        default=200.0, ge=0, description="Requests per second per API key (0 turns limiting off)."
     )
-    rate_limit_burst: int = Field(400, ge=1, description="Token bucket size per API key.")
+    rate_limit_burst: int = Field(default=400, ge=1, description="Token bucket size per API key.")
     http_allowed_hosts: Annotated[frozenset[str], NoDecode] = Field(
-        frozenset(),
+        default=frozenset(),
         description="Hosts http.request may reach on private or loopback addresses.",
     )
-    no_auth: bool = Field(False, description="Let requests in without credentials (loopback).")
+    no_auth: bool = Field(
+        default=False, description="Let requests in without credentials (loopback)."
+    )
     events_queue_size: int = Field(
-        1024, ge=1, description="Events buffered per socket before the client gets Lagged."
+        default=1024, ge=1, description="Events buffered per socket before the client gets Lagged."
     )
     shutdown_timeout: float = Field(
-        10.0, ge=0, description="Seconds open requests get to finish on shutdown."
+        default=10.0, ge=0, description="Seconds open requests get to finish on shutdown."
     )
 
     @field_validator("http_allowed_hosts", mode="before")
@@ -171,3 +178,15 @@ class Settings(BaseSettings):
     @property
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin-token"
+
+    def platform_config(self, *, worker: bool = True) -> PlatformConfig:
+        """What the platform needs of these settings (``worker``: run executions here)."""
+        from runnel.platform import PlatformConfig  # the heavy imports only when used
+
+        return PlatformConfig(
+            data_dir=self.data_dir,
+            database_url=self.database_url,
+            http_allowed_hosts=self.http_allowed_hosts,
+            worker=worker,
+            shutdown_grace_seconds=self.shutdown_timeout,
+        )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,52 @@ def test_the_live_view_survives_a_closed_pipe() -> None:
     )
     assert result.stdout.startswith("▶ execution ")
     assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_cancels_the_execution_and_still_shows_the_result(tmp_path: Path) -> None:
+    slow = tmp_path / "slow.json"
+    slow.write_text(
+        json.dumps(
+            {
+                "id": "slow",
+                "nodes": [
+                    {"id": "wait", "node_type": "time.delay", "config": {"delay_ms": 30_000}},
+                    {"id": "log", "node_type": "debug.log", "config": {}},
+                ],
+                "connections": [
+                    {
+                        "from_node": "wait",
+                        "from_port": "value",
+                        "to_node": "log",
+                        "to_port": "message",
+                    }
+                ],
+            }
+        )
+    )
+    process = subprocess.Popen(
+        [runnel_script(), "run", str(slow)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        seen = []
+        for line in process.stdout:
+            seen.append(line)
+            if "wait (time.delay) started" in line:
+                break
+        process.send_signal(signal.SIGINT)
+        rest, errors = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, errors
+    output = "".join(seen) + rest
+    assert "■ execution cancelled" in output
+    assert "interrupted (Ctrl-C)" in output
+    assert "Traceback" not in errors

@@ -518,8 +518,7 @@ async def test_cancel_stops_a_running_execution(h: Harness) -> None:
     )
     control = ExecutionControl()
     task = asyncio.create_task(h.run(wf, control=control))
-    while not h.sleep.started:
-        await asyncio.sleep(0)
+    await h.sink.wait_for(EventType.NODE_STARTED)
     control.cancel("user asked")
     result = await asyncio.wait_for(task, timeout=5)
     assert result.status is ExecutionStatus.CANCELLED
@@ -534,8 +533,7 @@ async def test_pause_holds_new_nodes_until_resume(h: Harness) -> None:
     )
     control = ExecutionControl()
     task = asyncio.create_task(h.run(wf, control=control))
-    while not h.sleep.started:
-        await asyncio.sleep(0)
+    await h.sink.wait_for(EventType.NODE_STARTED)
     control.pause()
     await h.sink.wait_for(lambda e: e.type is EventType.NODE_FINISHED and e.node_id == "s")
     for _ in range(20):

@@ -385,6 +385,7 @@ class TestBounds:
             ("{{ 'ab'.ljust(4, '.') }}", "ab.."),
             ("{{ 'a-b'.replace('-', '+') }}", "a+b"),
             ("{{ ', '.join(['a', 'b']) }}", "a, b"),
+            ("{{ '-'.join([1, 2] | map('string')) }}", "1-2"),
             ("{{ 'x' | center(5) }}", "  x  "),
             ("{{ 'a\nb' | indent(2) }}", "a\n  b"),
             ("{{ '%s-%s' | format(1, 2) }}", "1-2"),

@@ -14,7 +14,7 @@ from .zen_http import ZenHTTPServer, ZenServer
 def zen_server() -> Iterator[ZenServer]:
     """A real HTTP server on 127.0.0.1 answering ``GET /zen`` with ``ZEN``."""
     server = ZenHTTPServer()
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     info = ZenServer(url=f"http://127.0.0.1:{server.server_address[1]}/zen", requests=server.seen)
     try:

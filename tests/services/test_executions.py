@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 
 def chain(workflow_id: str = "wf", *nodes: Node, **kwargs: Any) -> Workflow:
     edges = tuple(
-        Edge(f"e{i}", a.id, b.id, _out(a), _in(b)) for i, (a, b) in enumerate(zip(nodes, nodes[1:]))
+        Edge(f"e{i}", a.id, b.id, _out(a), _in(b))
+        for i, (a, b) in enumerate(itertools.pairwise(nodes))
     )
     return Workflow(id=workflow_id, name=workflow_id, nodes=nodes, edges=edges, **kwargs)
 
@@ -106,7 +108,8 @@ async def test_approval_waits_then_continues(platform: Platform) -> None:
     with pytest.raises(Conflict):
         await platform.executions.approve(report.execution.id, "a", True)
     await platform.executions.approve(report.execution.id, "gate", True, by="ann")
-    done = await platform.executions.wait(report.execution.id, timeout=10)
+    async with asyncio.timeout(10):
+        done = await platform.executions.wait(report.execution.id)
     assert done.execution.status is ExecutionStatus.SUCCEEDED
     assert done.execution.outputs == {"b": {"value": {"n": 1, "done": True}}}
     runs = {run.node_id: run for run in done.node_runs}
@@ -168,7 +171,8 @@ async def test_queued_before_start_is_claimed_on_start(tmp_path: Path) -> None:
             ExecutionStatus.QUEUED
         )
         await platform.start()
-        done = await platform.executions.wait(execution.id, timeout=10)
+        async with asyncio.timeout(10):
+            done = await platform.executions.wait(execution.id)
         assert done.execution.status is ExecutionStatus.SUCCEEDED
     finally:
         await platform.stop()

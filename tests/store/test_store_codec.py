@@ -149,3 +149,7 @@ def test_execution_round_trips() -> None:
     )
     text = codec.dumps(codec.execution_to_dict(execution))
     assert codec.execution_from_dict(codec.loads(text)) == execution
+
+
+def test_non_string_keys_are_written_as_strings() -> None:
+    assert codec.loads(codec.dumps({1: "a", "b": {2: b"c"}})) == {"1": "a", "b": {"2": b"c"}}

@@ -7,7 +7,7 @@ import threading
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection
+from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.engine.ports import Checkpoint
 from runnel.store import ConflictError, ExecutionNotFound, SqlStore, StoreClosed
@@ -27,7 +27,7 @@ class WriterGate:
         self._job: asyncio.Future[Any] | None = None
 
     async def __aenter__(self) -> WriterGate:
-        def hold(_connection: Connection) -> None:
+        def hold(_cursor: DBAPICursor) -> None:
             self._entered.set()
             self._release.wait(timeout=30)
 

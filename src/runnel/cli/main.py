@@ -1,4 +1,4 @@
-"""The ``runnel`` command: ``run``, ``validate`` and ``nodes`` (``serve`` comes with the server)."""
+"""The ``runnel`` command: ``run``, ``validate``, ``nodes``, ``serve`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ from rich.console import Console
 from runnel.cli.catalog import catalog, catalog_table
 from runnel.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WAITING, UsageProblem
 from runnel.cli.inputs import parse_inputs
+from runnel.cli.keys import keys_app
 from runnel.cli.loading import check_valid, invalid_workflow, load_workflow, problem_entry
 from runnel.cli.render import LiveEventPrinter, QuietSink, node_table, status_style
 from runnel.cli.run import (
     RunOptions,
     allowed_hosts_from_env,
     check_decisions,
-    execute,
+    execute_interruptible,
     summarize,
 )
+from runnel.cli.serve import serve
 from runnel.engine.registry import default_registry
 from runnel.engine.validation import validate
 
@@ -150,7 +152,7 @@ def run_command(
         _fail_usage(problem)
     console = Console(soft_wrap=False, highlight=False)
     sink = QuietSink() if as_json else LiveEventPrinter(console)
-    result = asyncio.run(execute(workflow, registry, options, sink))
+    result = asyncio.run(execute_interruptible(workflow, registry, options, sink))
     summary = summarize(workflow, result)
     if as_json:
         _dump(summary)
@@ -226,6 +228,34 @@ def nodes_command(
         _dump(catalog(registry))
     else:
         Console(highlight=False).print(catalog_table(registry))
+
+
+@app.command("serve")
+def serve_command(
+    bind: Annotated[
+        str | None,
+        typer.Option(
+            "--bind", help="HOST:PORT to listen on (default: BIND_ADDRESS or 127.0.0.1:3000)."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where the data lives (default: RUNNEL_DATA_DIR)."),
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="Let requests in without credentials (loopback only)."),
+    ] = False,
+) -> None:
+    """Serve the APIs with the embedded worker until SIGINT or SIGTERM."""
+    try:
+        code = serve(bind, data_dir, no_auth)
+    except UsageProblem as problem:
+        _fail_usage(problem)
+    raise typer.Exit(code)
+
+
+app.add_typer(keys_app, name="keys")
 
 
 def main() -> None:

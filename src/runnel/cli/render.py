@@ -60,6 +60,8 @@ class LiveEventPrinter:
 
     def publish(self, event: Event) -> None:
         """Print ``event``; a rendering problem never reaches the executor."""
+        if self._closed:
+            return
         if self._root is None:
             self._root = event.execution_id
         try:
@@ -70,13 +72,11 @@ class LiveEventPrinter:
             return
         if event.execution_id != self._root:
             line = Text("    ┆ ", style="dim") + line
-        if self._closed:
-            return
         try:
             self._console.print(line, soft_wrap=True, highlight=False)
         except (BrokenPipeError, SystemExit):
-            # Rich turns a closed stdout into SystemExit; a sink must not raise into the
-            # executor, so the execution finishes and the command exits when it prints next.
+            # Rich turns a closed stdout (``runnel run ... | head``) into SystemExit; a sink
+            # must not raise into the executor, so the execution finishes unprinted.
             self._closed = True
 
     def _line(self, event: Event) -> Text | None:

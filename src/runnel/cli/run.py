@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+import signal
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
@@ -14,6 +15,7 @@ from typing import Any
 
 from runnel.cli.errors import UsageProblem
 from runnel.cli.loading import load_workflow
+from runnel.engine.control import ExecutionControl
 from runnel.engine.executor import Executor
 from runnel.engine.ports import EventSink
 from runnel.engine.registry import NodeRegistry
@@ -38,6 +40,7 @@ __all__ = [
     "approval_nodes",
     "check_decisions",
     "execute",
+    "execute_interruptible",
     "find_workflow",
     "summarize",
     "waiting_nodes",
@@ -94,13 +97,18 @@ def check_decisions(
 
 
 async def execute(
-    workflow: Workflow, registry: NodeRegistry, options: RunOptions, events: EventSink
+    workflow: Workflow,
+    registry: NodeRegistry,
+    options: RunOptions,
+    events: EventSink,
+    control: ExecutionControl | None = None,
 ) -> ExecutionResult:
     """Run ``workflow`` to its end, resuming past every approval decided in ``options``.
 
     A decided approval is handled as the server does: the decision is recorded on the
     waiting node in the checkpoint store and the execution resumes from the store's state.
     """
+    control = control if control is not None else ExecutionControl()
     services = NodeServices(
         http=HttpPolicy(allowed_hosts=options.allowed_hosts),
         load_workflow=_folder_loader(options.workflows_dir),
@@ -109,7 +117,7 @@ async def execute(
     executor = Executor(registry, store, events, services=services)
     mode = ExecutionMode.SIMULATE if options.simulate else ExecutionMode.EXECUTE
     request = RunRequest(str(uuid.uuid4()), workflow, dict(options.inputs), mode=mode)
-    result = await executor.run(request)
+    result = await executor.run(request, control)
     while result.status is ExecutionStatus.WAITING:
         decided = [
             store.record_decision(
@@ -123,8 +131,31 @@ async def execute(
         if not any(decided):
             break
         resume = store.resume_state(request.execution_id)
-        result = await executor.run(dataclasses.replace(request, resume=resume))
+        result = await executor.run(dataclasses.replace(request, resume=resume), control)
     return result
+
+
+async def execute_interruptible(
+    workflow: Workflow, registry: NodeRegistry, options: RunOptions, events: EventSink
+) -> ExecutionResult:
+    """``execute``, with Ctrl-C (SIGINT) cancelling the execution instead of killing it.
+
+    The running nodes are cancelled and the run ends ``cancelled`` with its result shown.
+    Where signal handlers cannot be installed (not the main thread, Windows) Ctrl-C keeps
+    its default behaviour.
+    """
+    control = ExecutionControl()
+    loop = asyncio.get_running_loop()
+    try:
+        loop.add_signal_handler(signal.SIGINT, control.cancel, "interrupted (Ctrl-C)")
+        installed = True
+    except (NotImplementedError, RuntimeError, ValueError):
+        installed = False
+    try:
+        return await execute(workflow, registry, options, events, control)
+    finally:
+        if installed:
+            loop.remove_signal_handler(signal.SIGINT)
 
 
 def waiting_nodes(node_runs: Mapping[str, NodeRun]) -> list[str]:

@@ -403,8 +403,9 @@ class _Run:
     def _skip(self, node_id: str) -> None:
         """Dead-path elimination: a node none of whose incoming edges fired."""
         now = self.x.clock()
-        run = NodeRun(self.id, node_id, NodeStatus.SKIPPED, attempt=0, started_at=now,
-                      finished_at=now)
+        run = NodeRun(
+            self.id, node_id, NodeStatus.SKIPPED, attempt=0, started_at=now, finished_at=now
+        )
         self.runs[node_id] = run
         self._pending_records.append(run)
         node = self.plan.nodes[node_id]
@@ -979,7 +980,9 @@ class _Emitter:
                 {"title": data.get("title", message), "content": data.get("content")},
             )
             return
-        self.run._emit(EventType.NODE_EVENT, self.node_id, {"kind": kind, "message": message, **data})
+        self.run._emit(
+            EventType.NODE_EVENT, self.node_id, {"kind": kind, "message": message, **data}
+        )
 
 
 def _error_of(exc: BaseException, node: Node) -> NodeError:

@@ -37,6 +37,7 @@ from jinja2 import filters as jinja_filters
 from jinja2 import nodes
 from jinja2.exceptions import TemplateSyntaxError
 from jinja2.lexer import describe_token
+from jinja2.nodes import EvalContext
 from jinja2.parser import Parser
 from jinja2.runtime import Context, StrictUndefined, Undefined
 from jinja2.sandbox import ImmutableSandboxedEnvironment, safe_range
@@ -294,7 +295,7 @@ def _fail(value: Undefined) -> NoReturn:
 
 
 class _Context(Context):
-    """A context that costs two attribute sets: the scope is used as it is, never copied."""
+    """A context that is cheap to make: the scope is used as it is, never copied."""
 
     def __init__(self, environment: _Sandbox, scope: Mapping[str, Any]) -> None:
         # Jinja's Context.__init__ copies globals and builds an EvalContext per render; an
@@ -334,8 +335,6 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         self.globals.clear()
         self.globals.update(_GLOBALS)
         self.globals[_CONCAT] = self._concat
-        from jinja2.nodes import EvalContext
-
         self.shared_eval_ctx = EvalContext(self)
         self._install_filters()
 
@@ -415,12 +414,13 @@ class _Sandbox(ImmutableSandboxedEnvironment):
     def call(__self, __context: Context, __obj: Any, *args: Any, **kwargs: Any) -> Any:
         owner = getattr(__obj, "__self__", None)
         if isinstance(owner, str | bytes) and isinstance(__obj, BuiltinFunctionType):
-            __self._check_text_method(owner, __obj.__name__, args, kwargs)
+            args = __self._check_text_method(owner, __obj.__name__, args, kwargs)
         return super().call(__context, __obj, *args, **kwargs)
 
     def _check_text_method(
         self, text: str | bytes, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
+    ) -> tuple[Any, ...]:
+        """Refuse a str/bytes method call that would build too much; the args to call with."""
         limits = self.limits
         if name in ("center", "ljust", "rjust", "zfill"):
             width = args[0] if args else kwargs.get("width", 0)
@@ -439,11 +439,14 @@ class _Sandbox(ImmutableSandboxedEnvironment):
                     hits = min(hits, args[2])
                 limits.size(len(text) + hits * max(len(new) - len(old), 0))
         elif name == "join" and args:
+            # Materialised once: an iterator weighed here would be empty for the real call.
             items = limits.items(args[0])
             weight = sum(len(item) if isinstance(item, str | bytes) else 8 for item in items)
             limits.size(weight + len(text) * max(len(items) - 1, 0))
+            return (items, *args[1:])
         elif name in ("translate", "maketrans"):
             raise _Refused(f"str.{name} is not available in expressions")
+        return args
 
     def wrap_str_format(self, value: Any) -> Callable[..., str] | None:
         wrapped = super().wrap_str_format(value)

@@ -16,7 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["FilterError", "OPERATORS", "matches"]
+__all__ = ["OPERATORS", "FilterError", "matches"]
 
 
 class FilterError(ValueError):

@@ -102,9 +102,7 @@ def _build(workflow: Workflow, registry: NodeRegistry, expressions: ExpressionEn
     )
 
 
-def _topological_order(
-    node_ids: list[str], outgoing: Mapping[str, list[Edge]]
-) -> tuple[str, ...]:
+def _topological_order(node_ids: list[str], outgoing: Mapping[str, list[Edge]]) -> tuple[str, ...]:
     indegree = dict.fromkeys(node_ids, 0)
     for edges in outgoing.values():
         for edge in edges:

@@ -23,7 +23,7 @@ BUILTIN_FAMILIES = (
 )
 
 
-class UnknownNodeType(LookupError):  # noqa: N818 - reads as the domain fact
+class UnknownNodeType(LookupError):
     def __init__(self, name: str, suggestions: tuple[str, ...]) -> None:
         hint = f"; did you mean {', '.join(suggestions)}?" if suggestions else ""
         super().__init__(f"unknown node type {name!r}{hint}")

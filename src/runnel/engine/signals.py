@@ -18,7 +18,7 @@ class NodeFailure(Exception):
         self.details: Mapping[str, Any] = details
 
 
-class Suspend(Exception):  # noqa: N818 - a signal, not an error
+class Suspend(Exception):
     """The node cannot finish now; the execution waits (and may be parked in the store)."""
 
     def __init__(self, wait: Mapping[str, Any]) -> None:

@@ -302,7 +302,7 @@ class AccountService:
         it stops working at once. ``NotFound`` for an unknown, already revoked or someone
         else's key (a caller does not learn that others' keys exist)."""
         if not await self.store.revoke_api_key(key_id, self._clock(), user_id):
-            raise NotFound("API key", key_id)
+            raise NotFound("api key", key_id)
         self._touched.pop(key_id, None)
 
     async def authenticate_token(self, token: str | None) -> Principal:

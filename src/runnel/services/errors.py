@@ -40,7 +40,7 @@ class NotFound(ServiceError):
     """The resource does not exist (or the caller may not know it does)."""
 
     def __init__(self, kind: str, ident: str) -> None:
-        super().__init__(f"{kind.capitalize()} {ident} not found")
+        super().__init__(f"{kind[:1].upper()}{kind[1:]} {ident} not found")
         self.kind = kind
         self.ident = ident
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import builtins
 import time
 import uuid
 from collections.abc import Mapping
@@ -103,9 +103,10 @@ class ExecutionService:
         version: int | None = None,
         mode: ExecutionMode = ExecutionMode.EXECUTE,
         trigger: str = "api",
-        timeout: float | None = None,
     ) -> ExecutionReport:
-        """Start an execution and wait until it finished or waits for someone."""
+        """Start an execution and wait until it finished or waits for someone.
+
+        Bound the wait with ``asyncio.timeout`` around the call."""
         execution_id = str(uuid.uuid4())
         # Subscribe before starting, so that no event can slip between the two.
         subscription = self.bus.subscribe(execution_id=execution_id)
@@ -118,32 +119,26 @@ class ExecutionService:
                 trigger=trigger,
                 execution_id=execution_id,
             )
-            await self._settled(subscription, execution_id, timeout)
+            await self._settled(subscription, execution_id)
         finally:
             subscription.close()
         return await self.get(execution_id)
 
-    async def wait(self, execution_id: str, timeout: float | None = None) -> ExecutionReport:
+    async def wait(self, execution_id: str) -> ExecutionReport:
         """Wait until ``execution_id`` finished or waits for someone."""
         subscription = self.bus.subscribe(execution_id=execution_id)
         try:
-            await self._settled(subscription, execution_id, timeout)
+            await self._settled(subscription, execution_id)
         finally:
             subscription.close()
         return await self.get(execution_id)
 
-    async def _settled(
-        self, subscription: Subscription, execution_id: str, timeout: float | None
-    ) -> None:
+    async def _settled(self, subscription: Subscription, execution_id: str) -> None:
         execution = await self.store.get_execution(execution_id)
         if execution is None:
             raise NotFound("execution", execution_id)
         if execution.status in _SETTLED:
             return
-        async with asyncio.timeout(timeout):
-            await self._until_settled(subscription, execution_id)
-
-    async def _until_settled(self, subscription: Subscription, execution_id: str) -> None:
         async for item in subscription:
             if isinstance(item, Lagged):
                 # Events were missed: the store knows the status.
@@ -186,7 +181,7 @@ class ExecutionService:
 
     async def events(
         self, execution_id: str, after_seq: int = 0, limit: int | None = None
-    ) -> list[Event]:
+    ) -> builtins.list[Event]:
         if await self.store.get_execution(execution_id) is None:
             raise NotFound("execution", execution_id)
         return await self.store.events(execution_id, after_seq=after_seq, limit=limit)
@@ -225,7 +220,9 @@ class ExecutionService:
         await self._existing(execution_id)
         decision = ApprovalDecision(approved=approved, by=by, comment=comment, at=self.clock())
         if not await self.store.record_decision(execution_id, node_id, decision):
-            raise Conflict(f"Node {node_id} of execution {execution_id} is not waiting for approval")
+            raise Conflict(
+                f"Node {node_id} of execution {execution_id} is not waiting for approval"
+            )
         if await self.store.enqueue(execution_id):
             self.dispatcher.submit(execution_id)
         return await self._existing(execution_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Iterable
 
 from runnel.engine.expressions import ExpressionEngine
@@ -87,7 +88,7 @@ class WorkflowService:
             raise NotFound("workflow", workflow_id)
         return workflow
 
-    async def list(self) -> list[Workflow]:
+    async def list(self) -> builtins.list[Workflow]:
         return await self.store.list_workflows()
 
     async def delete(self, workflow_id: str) -> None:
@@ -96,7 +97,7 @@ class WorkflowService:
             raise NotFound("workflow", workflow_id)
         self._webhooks = None
 
-    async def versions(self, workflow_id: str) -> list[WorkflowVersionInfo]:
+    async def versions(self, workflow_id: str) -> builtins.list[WorkflowVersionInfo]:
         versions = await self.store.list_versions(workflow_id)
         if not versions:
             raise NotFound("workflow", workflow_id)
@@ -113,7 +114,7 @@ class WorkflowService:
         return await self.store.get_workflow(workflow_id)
 
     async def _webhook_routes(self) -> dict[str, str]:
-        routes = {}
+        routes: dict[str, str] = {}
         for workflow in await self.store.list_workflows():
             for path in _webhook_paths(workflow):
                 routes.setdefault(path, workflow.id)
@@ -128,7 +129,7 @@ class WorkflowService:
                 raise Conflict(f"webhook path {path!r} is taken by workflow {owner}")
 
 
-def _webhook_paths(workflow: Workflow) -> list[str]:
+def _webhook_paths(workflow: Workflow) -> builtins.list[str]:
     return [
         webhook_path(trigger.config.get("path"))
         for trigger in workflow.triggers

@@ -71,7 +71,14 @@ def create_store_engine(url: str | URL, role: Role) -> Engine:
     if role == "writer":
         # The writer thread holds one connection; one more covers a reconnect.
         return create_engine(parsed, pool_pre_ping=True, pool_size=1, max_overflow=1)
-    return create_engine(parsed, pool_pre_ping=True, pool_size=8, max_overflow=8)
+    # One snapshot per read, as SQLite's readers get: a count and its page agree.
+    return create_engine(
+        parsed,
+        pool_pre_ping=True,
+        pool_size=8,
+        max_overflow=8,
+        isolation_level="REPEATABLE READ",
+    )
 
 
 def _sqlite_engine(url: URL, role: Role) -> Engine:

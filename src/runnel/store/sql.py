@@ -134,7 +134,8 @@ class SqlStore(AccountsMixin):
         """Commit the checkpoint's node runs, events and execution update together.
 
         Raises ``ExecutionNotFound`` for an unknown execution and ``ConflictError`` for a
-        duplicate event seq; nothing of the checkpoint is written then.
+        duplicate event seq; nothing of the checkpoint is written then. A caller cancelled
+        while waiting may still find its checkpoint committed.
         """
         ops = executions_sql.checkpoint_ops(self._sql, checkpoint)
         try:

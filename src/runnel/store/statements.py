@@ -2,8 +2,9 @@
 
 The texts use ``:name`` parameters and SQL that SQLite (3.35+) and PostgreSQL both speak
 (``ON CONFLICT``, ``RETURNING``); where they differ, a ``{placeholder}`` is filled per
-dialect. ``Statements(dialect)`` renders them in the driver's own parameter style, so the
-hot path hands plain dicts to ``exec_driver_sql`` with no per-call compilation.
+dialect. ``Statements(dialect)`` renders them in the driver's own parameter style
+(``:name`` for sqlite3, ``%(name)s`` for psycopg), so the hot path hands plain dicts to the
+driver's ``executemany`` with no per-call compilation.
 """
 
 from __future__ import annotations

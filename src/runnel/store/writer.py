@@ -8,8 +8,8 @@ writes of many executions, which is what lets SQLite (one fsync-bounded writer) 
 A job is either rows for statements (``Op``; the rows of equal statements across jobs run
 as one ``executemany``, in ``Statement.order``) or a callable run on the driver's cursor
 (for writes that need an answer, e.g. ``RETURNING``; it also acts as a barrier: the rows
-before it are written first). When a batch fails, it is rolled back and its jobs are retried one
-per transaction, so that only the bad job fails and the others are still written.
+before it are written first). When a batch fails, it is rolled back and its jobs are
+retried one per transaction, so that only the bad job fails and the others are written.
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ caller is the owner. Every authenticated request takes a token from its key's bu
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -15,10 +15,8 @@ from starlette.requests import HTTPConnection
 
 from runnel.api.common.problems import ApiProblem
 from runnel.api.common.state import ApiState, get_state
+from runnel.services.accounts import Principal
 from runnel.services.errors import Unauthorized
-
-if TYPE_CHECKING:
-    from runnel.services.accounts import Principal
 
 __all__ = [
     "ApiKey",
@@ -95,4 +93,4 @@ async def require_api_key(
 
 
 #: A route parameter that requires an API key: ``principal: ApiKey``.
-ApiKey = Annotated["Principal", Depends(require_api_key)]
+ApiKey = Annotated[Principal, Depends(require_api_key)]

@@ -25,10 +25,40 @@ __all__ = ["CONTENT_TYPE_LATEST", "HttpMetricsMiddleware", "Metrics"]
 log = logging.getLogger("runnel.api.metrics")
 
 _NODE_BUCKETS: Final = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
+    60,
+    300,
 )
 _HTTP_BUCKETS: Final = (
-    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    2.5,
+    5,
+    10,
+    30,
 )
 #: Events the metrics observer may have waiting before it lags (it only counts, so it keeps
 #: up easily; a lag is counted in ``runnel_metrics_events_missed_total``).
@@ -45,12 +75,17 @@ class Metrics:
             "runnel_executions_started", "Executions that started running.", registry=r
         )
         self.executions_finished = Counter(
-            "runnel_executions_finished", "Executions that ended, by status.", ["status"],
+            "runnel_executions_finished",
+            "Executions that ended, by status.",
+            ["status"],
             registry=r,
         )
         self.node_duration = Histogram(
-            "runnel_node_duration_seconds", "Node run time, by node type.", ["node_type"],
-            buckets=_NODE_BUCKETS, registry=r,
+            "runnel_node_duration_seconds",
+            "Node run time, by node type.",
+            ["node_type"],
+            buckets=_NODE_BUCKETS,
+            registry=r,
         )
         self.queue_depth = Gauge(
             "runnel_queue_depth", "Executions queued and not yet claimed.", registry=r

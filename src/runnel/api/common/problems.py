@@ -97,10 +97,17 @@ class ErrorFormats:
         return self.renderer_for(path)(problem)
 
 
-def problem_from_exception(exc: BaseException) -> ApiProblem:
-    """Any exception -> the ``ApiProblem`` that answers it (500 only for real bugs)."""
+def problem_from_exception(
+    exc: BaseException, method: str | None = None, path: str | None = None
+) -> ApiProblem:
+    """Any exception -> the ``ApiProblem`` that answers it (500 only for real bugs).
+    ``method`` and ``path`` name the request in the router's own 404 and 405."""
     if isinstance(exc, ApiProblem):
         return exc
+    if type(exc) is HTTPException and exc.status_code in (404, 405) and path is not None:
+        if exc.status_code == 404:
+            return ApiProblem(404, f"Not found: no route {method} {path}")
+        return ApiProblem(405, f"Method {method} not allowed on {path}", headers=exc.headers)
     if isinstance(exc, ServiceError):
         return _from_service_error(exc)
     if isinstance(exc, RequestValidationError):
@@ -118,9 +125,7 @@ def _from_service_error(exc: ServiceError) -> ApiProblem:
     if isinstance(exc, Conflict):
         return ApiProblem(409, exc.message)
     if isinstance(exc, InvalidInput):
-        problems = [
-            {"message": p.message, "where": p.where, "code": p.code} for p in exc.problems
-        ]
+        problems = [{"message": p.message, "where": p.where, "code": p.code} for p in exc.problems]
         return ApiProblem(400, exc.message, extra={"problems": problems} if problems else None)
     if isinstance(exc, Unauthorized):
         return ApiProblem(401, exc.message, headers={"WWW-Authenticate": "Bearer"})

@@ -26,8 +26,6 @@ async def metrics(request: Request) -> Response:
     """Executions started and finished by status, node durations by type, queue depth,
     open sockets and HTTP latency, in the Prometheus text format."""
     state = get_state(request)
-    _, queued = await state.ready_platform.executions.list(
-        status=ExecutionStatus.QUEUED, limit=1
-    )
+    _, queued = await state.ready_platform.executions.list(status=ExecutionStatus.QUEUED, limit=1)
     state.metrics.queue_depth.set(queued)
     return Response(state.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)

@@ -56,8 +56,9 @@ class EventFilter:
         if raw is not None and raw != "":
             if not raw.isdigit():
                 raise ApiProblem(
-                    400, f"Invalid request: query parameter 'after_seq' must be a number >= 0, "
-                    f"got {raw!r}"
+                    400,
+                    f"Invalid request: query parameter 'after_seq' must be a number >= 0, "
+                    f"got {raw!r}",
                 )
             if execution_id is None:
                 raise ApiProblem(

@@ -21,9 +21,7 @@ router = APIRouter(tags=["system"])
 @router.get("/health", response_model=Health, summary="Is the server up")
 async def health() -> Response:
     """Public: ``{"status": "healthy", "version", "service": "flowengine"}``."""
-    return JsonResponse(
-        {"status": "healthy", "version": runnel_version(), "service": "flowengine"}
-    )
+    return JsonResponse({"status": "healthy", "version": runnel_version(), "service": "flowengine"})
 
 
 @router.get(

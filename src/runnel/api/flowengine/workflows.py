@@ -141,9 +141,7 @@ async def delete_workflow(workflow_id: str, request: Request) -> Response:
 async def list_versions(workflow_id: str, request: Request) -> Response:
     """Every saved version, oldest first."""
     versions = await get_state(request).ready_platform.workflows.versions(workflow_id)
-    return JsonResponse(
-        [workflow_version(v.version, v.created_at, v.created_by) for v in versions]
-    )
+    return JsonResponse([workflow_version(v.version, v.created_at, v.created_by) for v in versions])
 
 
 @router.get(
@@ -190,9 +188,7 @@ async def execute_workflow(
     mode = ExecutionMode.SIMULATE if simulate else ExecutionMode.EXECUTE
     if not wait:
         execution = await executions.start(workflow_id, inputs, version=version, mode=mode)
-        return JsonResponse(
-            {"execution_id": execution.id, "status": execution.status.value}, 202
-        )
+        return JsonResponse({"execution_id": execution.id, "status": execution.status.value}, 202)
     report = await executions.run(workflow_id, inputs, version=version, mode=mode)
     return outcome_response(report, execute_result)
 
