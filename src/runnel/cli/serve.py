@@ -65,14 +65,10 @@ class _Started:
 
 
 def _announce(server: uvicorn.Server, settings: Settings, bootstrap: OwnerBootstrap | None) -> None:
-    """Where the server listens, where its data is, and the first admin token (once)."""
+    """Where the data is, the first admin token (once), and last where the server listens
+    (so that whoever waits for that line has the rest)."""
     from runnel.api.common.version import runnel_version
 
-    for listener in server.servers:
-        for sock in listener.sockets or ():
-            host, port = sock.getsockname()[:2]
-            url = BindAddress(host, port).url()
-            _say(f"runnel {runnel_version()} listening on {url} (API docs at {url}/docs)")
     _say(f"data: {settings.data_dir.resolve()}")
     _say(f"database: {masked_url(settings.effective_database_url)}")
     if settings.no_auth:
@@ -84,6 +80,11 @@ def _announce(server: uvicorn.Server, settings: Settings, bootstrap: OwnerBootst
         _say(f"  {bootstrap.token}")
         _say("Send it as 'Authorization: Bearer <token>'; make more with 'runnel keys create'.")
         _say("")
+    for listener in server.servers:
+        for sock in listener.sockets or ():
+            host, port = sock.getsockname()[:2]
+            url = BindAddress(host, port).url()
+            _say(f"runnel {runnel_version()} listening on {url} (API docs at {url}/docs)")
 
 
 def _after_shutdown(signum: int, frame: object) -> None:

@@ -6,13 +6,13 @@ writer, which writes them (with other executions' rows) in one transaction.
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from runnel.engine.ports import Checkpoint
-from runnel.engine.run import ResumeState
+from runnel.model.checkpoint import Checkpoint, ResumeState
 from runnel.model.events import Event
 from runnel.model.execution import ApprovalDecision, Execution, ExecutionStatus, NodeRun
 from runnel.store.codec import decision_to_dict, dumps
@@ -55,6 +55,10 @@ def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
     key, an execution update by changing no row (``one_row_each``).
     """
     ops: list[Op] = []
+    if checkpoint.create is not None:
+        created = checkpoint.create
+        created_at = created.created_at if created.created_at is not None else time.time()
+        ops.extend(create_execution_ops(sql, created, created_at=created_at, queued_at=None))
     if checkpoint.node_runs:
         ops.append(Op(sql.upsert_node_run, [node_run_row(run) for run in checkpoint.node_runs]))
     next_seq = 0

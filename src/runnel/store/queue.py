@@ -11,7 +11,7 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.store.statements import Statements
 
-__all__ = ["claim", "enqueue"]
+__all__ = ["claim", "enqueue", "release", "requeue_orphans"]
 
 
 def enqueue(cursor: DBAPICursor, sql: Statements, execution_id: str, now: float) -> bool:
@@ -27,3 +27,17 @@ def claim(
     cursor.execute(sql.claim.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at})
     rows = cursor.fetchall()
     return str(rows[0][0]) if rows else None
+
+
+def release(
+    cursor: DBAPICursor, sql: Statements, execution_id: str, worker_id: str, now: float
+) -> bool:
+    """Put an execution ``worker_id`` runs back in the queue; False if it does not run it."""
+    cursor.execute(sql.release.sql, {"id": execution_id, "worker_id": worker_id, "now": now})
+    return cursor.rowcount == 1
+
+
+def requeue_orphans(cursor: DBAPICursor, sql: Statements, now: float, any_owner: bool) -> int:
+    """Queue again the running executions whose worker is gone; how many."""
+    cursor.execute(sql.requeue_orphans.sql, {"now": now, "any_owner": any_owner})
+    return max(int(cursor.rowcount), 0)

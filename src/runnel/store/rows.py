@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Row
 
-from runnel.engine.ports import ExecutionUpdate
+from runnel.model.checkpoint import ExecutionUpdate
 from runnel.model.events import Event, EventType
 from runnel.model.execution import (
     Execution,

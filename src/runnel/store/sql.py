@@ -27,8 +27,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import DBAPICursor
 
-from runnel.engine.ports import Checkpoint
-from runnel.engine.run import ResumeState
+from runnel.model.checkpoint import Checkpoint, ResumeState
 from runnel.model.events import Event
 from runnel.model.execution import ApprovalDecision, Execution, ExecutionStatus, NodeRun
 from runnel.model.workflow import Workflow
@@ -301,6 +300,28 @@ class SqlStore(AccountsMixin):
             lambda c: queue_sql.claim(c, self._sql, worker_id, expires)
         )
         return claimed
+
+    async def release(self, execution_id: str, worker_id: str) -> bool:
+        """Give back an execution ``worker_id`` stopped running: it is queued again, ahead
+        of newer work, and continues from its checkpoints."""
+        now = time.time()
+        released: bool = await self._call(
+            lambda c: queue_sql.release(c, self._sql, execution_id, worker_id, now)
+        )
+        if released:
+            self._signal_work()
+        return released
+
+    async def requeue_orphans(self, *, any_owner: bool = False) -> int:
+        """Queue again running executions whose lease expired (their worker died); with
+        ``any_owner``, every running execution (one embedded process starting alone)."""
+        now = time.time()
+        count: int = await self._call(
+            lambda c: queue_sql.requeue_orphans(c, self._sql, now, any_owner)
+        )
+        if count:
+            self._signal_work()
+        return count
 
     async def wait_for_work(self) -> None:
         """Return once this store has enqueued something (in this process). Workers call

@@ -156,6 +156,28 @@ WHERE id = (
 RETURNING id
 """
 
+# A worker gives back an execution it stopped running (shutdown): it re-enters the queue
+# ahead of newer work, keeping its checkpoints.
+RELEASE: Final = """
+UPDATE executions SET
+    status = 'queued',
+    queued_at = COALESCE(created_at, :now),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE id = :id AND status = 'running' AND lease_owner = :worker_id
+"""
+
+# Running executions whose lease ran out (their worker died) or that belong to no live
+# worker (``:any_owner``: the one embedded process starting on its own file).
+REQUEUE_ORPHANS: Final = """
+UPDATE executions SET
+    status = 'queued',
+    queued_at = COALESCE(created_at, :now),
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE status = 'running' AND (:any_owner OR lease_expires_at < :now)
+"""
+
 # -- reads -----------------------------------------------------------------------------
 
 # ``:include_deleted`` lets history views show the workflow an old execution ran.
@@ -272,6 +294,8 @@ class Statements:
         self.advance_seq = self._compile("advance_seq", ADVANCE_SEQ, order=40, one_row_each=True)
         self.record_decision = self._compile("record_decision", RECORD_DECISION)
         self.enqueue = self._compile("enqueue", ENQUEUE)
+        self.release = self._compile("release", RELEASE)
+        self.requeue_orphans = self._compile("requeue_orphans", REQUEUE_ORPHANS)
         self.claim = self._compile(
             "claim", CLAIM.format(skip_locked="FOR UPDATE SKIP LOCKED" if postgres else "")
         )

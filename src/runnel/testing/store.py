@@ -14,8 +14,7 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import replace
 
-from runnel.engine.ports import Checkpoint, ExecutionUpdate
-from runnel.engine.run import ResumeState
+from runnel.model.checkpoint import Checkpoint, ExecutionUpdate, ResumeState
 from runnel.model.events import Event, EventType
 from runnel.model.execution import ApprovalDecision, ExecutionStatus, NodeRun, NodeStatus
 

@@ -48,6 +48,7 @@ class EmbeddedWorker:
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._stopped: set[str] = set()
         self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
         #: Ends an execution whose run raised outside any node: (execution id, message).
         self.on_crash: Callable[[str, str], Awaitable[None]] | None = None
@@ -76,8 +77,13 @@ class EmbeddedWorker:
     def running(self) -> int:
         return len(self._tasks)
 
-    async def start(self) -> None:
-        """Start claiming; executions queued before this start are claimed at once."""
+    async def start(self, *, sole_process: bool = True) -> None:
+        """Start claiming; executions queued before this start are claimed at once.
+
+        ``sole_process``: no other worker shares the store (the embedded default), so every
+        execution still marked running was left by a previous process and runs again.
+        """
+        await self.store.requeue_orphans(any_owner=sole_process)
         self._loop_task = asyncio.create_task(self._claim_loop(), name="runnel-worker")
         self._wake.set()
 
@@ -96,6 +102,9 @@ class EmbeddedWorker:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+        for execution_id in list(self._stopped):
+            with contextlib.suppress(Exception):
+                await self.store.release(execution_id, self.worker_id)
 
     async def _claim_loop(self) -> None:
         while not self._stopping:
@@ -145,6 +154,8 @@ class EmbeddedWorker:
                 control,
             )
         except asyncio.CancelledError:
+            # Stopped mid-run by shutdown: its checkpoints let it continue elsewhere.
+            self._stopped.add(execution_id)
             raise
         except Exception as exc:
             log.exception("execution %s crashed the worker slot", execution_id)

@@ -15,6 +15,7 @@ stays in the store), so ``seq`` may skip numbers.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
@@ -39,8 +40,9 @@ FORMAT_NAME: Final = "flowengine"
 
 
 def rfc3339(timestamp: float) -> str:
-    """Unix seconds -> ``2024-01-15T10:30:00.005Z``."""
-    total_ms = round(timestamp * 1000)
+    """Unix seconds -> ``2024-01-15T10:30:00.005Z`` (milliseconds cut, not rounded, so that
+    a time read back as a ``since`` filter still includes what it came from)."""
+    total_ms = math.floor(timestamp * 1000)
     seconds, ms = divmod(total_ms, 1000)
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
 
