@@ -325,3 +325,32 @@ def test_unknown_routes_and_methods(
     response = client.request(method, path)
     assert response.status_code == status
     assert path in response.json()["error"]
+
+
+def test_typed_values_round_trip(client: httpx.Client) -> None:
+    assert client.post("/api/workflows", json=chain("api-typed", setter("a"))).status_code == 200
+    typed = {
+        "type": "Object",
+        "value": {
+            "null": {"type": "Null"},
+            "bool": {"type": "Bool", "value": True},
+            "int": {"type": "Number", "value": 3},
+            "float": {"type": "Number", "value": 2.5},
+            "text": {"type": "String", "value": "héllo"},
+            "bytes": {"type": "Bytes", "value": [0, 1, 255]},
+            "list": {"type": "Array", "value": [{"type": "String", "value": "x"}]},
+        },
+    }
+    result = client.post("/api/workflows/api-typed/execute", json={"inputs": {"value": typed}})
+    assert result.status_code == 200, result.text
+    assert result.json()["outputs"]["a"]["value"] == typed
+    # Plain JSON is accepted where a typed value is expected (and taken as it is).
+    plain = client.post(
+        "/api/workflows/api-typed/execute", json={"inputs": {"value": {"n": 1}}}
+    ).json()
+    assert plain["outputs"]["a"]["value"] == {
+        "type": "Object",
+        "value": {"n": {"type": "Number", "value": 1}},
+    }
+    detail = client.get(f"/api/executions/{result.json()['execution_id']}").json()
+    assert detail["inputs"] == {"value": typed}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,8 +16,9 @@ from runnel.api.common.problems import (
     problem_from_exception,
 )
 from runnel.api.flowengine.events import encode_event, lagged_message, render_event, rfc3339
+from runnel.api.flowengine.socket import EventFilter, stream_events
 from runnel.api.flowengine.webhooks import webhook_answer
-from runnel.bus import EncodeCache
+from runnel.bus import EncodeCache, MemoryBus
 from runnel.cli.serve import masked_url
 from runnel.model.events import Event, EventType
 from runnel.services.errors import Conflict, InvalidInput, NotFound, ProblemDetail, Unauthorized
@@ -258,3 +262,33 @@ def test_serve_refuses_bad_settings(cli: Any, tmp_path: Path) -> None:
     assert public.exit_code == 2 and "--no-auth refuses to listen on 0.0.0.0:3999" in public.stderr
     bad_level = cli("serve", "--data-dir", str(tmp_path), env={"RUNNEL_LOG": "loud"})
     assert bad_level.exit_code == 2 and "log" in bad_level.stderr
+
+
+class _FakeSocket:
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+
+    async def send_text(self, text: str) -> None:
+        self.sent.append(json.loads(text))
+
+
+async def test_replay_then_live_has_no_gap_and_no_duplicate() -> None:
+    """Events 1..3 are stored; 2..5 reach the live subscription (it subscribed before the
+    store was read): each is sent once, in order, then a lag is reported as it happened."""
+    bus = MemoryBus()
+    subscription = bus.subscribe(execution_id="ex1", max_queue=4)
+    stored = [event(EventType.NODE_EVENT, {"kind": "info", "message": str(s)}) for s in range(3)]
+    stored = [dataclasses.replace(e, seq=i + 1) for i, e in enumerate(stored)]
+    for seq in range(2, 6):
+        bus.publish(dataclasses.replace(stored[0], seq=seq, data={"kind": "info"}))
+    for seq in range(6, 9):  # the queue (4) is full: counted, not queued
+        bus.publish(dataclasses.replace(stored[0], seq=seq))
+    socket = _FakeSocket()
+    wanted = EventFilter(execution_id="ex1", workflow_id=None, after_seq=0)
+    sender = asyncio.ensure_future(
+        stream_events(socket, subscription, wanted, stored, EncodeCache())  # type: ignore[arg-type]
+    )
+    await bus.close()
+    await sender
+    assert [m.get("seq") for m in socket.sent] == [1, 2, 3, 4, 5, None]
+    assert socket.sent[-1]["type"] == "Lagged" and socket.sent[-1]["missed"] == 3

@@ -183,6 +183,11 @@ def test_bad_bodies_name_the_field_and_the_problem(client: httpx.Client) -> None
 
 
 GARBAGE: list[Any] = [
+    b'{"inputs": {"value": ' + b"[" * 300 + b"]" * 300 + b"}}",
+    b'{"id": "x", "nodes": [{"id": "a", "node_type": "transform.set", "config": {"v": '
+    + b"[" * 200
+    + b"]" * 200
+    + b"}}]}",
     b"\x00\xff\xfe",
     b"[" * 5000,
     b'{"a": ' * 3000,

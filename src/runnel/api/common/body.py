@@ -17,10 +17,14 @@ from starlette.requests import Request
 from runnel.api.common.problems import ApiProblem, describe_validation_errors
 from runnel.model.values import TypedValueError, decode
 
-__all__ = ["decode_inputs", "read_json", "read_model", "read_object"]
+__all__ = ["MAX_DEPTH", "decode_inputs", "read_json", "read_model", "read_object"]
 
 _Model = TypeVar("_Model", bound=BaseModel)
 _MISSING: Any = object()
+
+#: Deepest nesting of arrays and objects a body may have (the store's JSON encoder stops at
+#: a few hundred levels, and no workflow needs anywhere near this many).
+MAX_DEPTH = 100
 
 
 async def read_json(request: Request, *, default: Any = _MISSING) -> Any:
@@ -31,9 +35,14 @@ async def read_json(request: Request, *, default: Any = _MISSING) -> Any:
             raise ApiProblem(400, "Invalid request: the request needs a JSON body")
         return default
     try:
-        return orjson.loads(raw)
+        document = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise ApiProblem(400, f"Invalid request: the body is not valid JSON: {exc}") from None
+    if _too_deep(document, MAX_DEPTH):
+        raise ApiProblem(
+            400, f"Invalid request: the body is nested more than {MAX_DEPTH} levels deep"
+        )
+    return document
 
 
 async def read_object(request: Request, *, default: Any = _MISSING) -> dict[str, Any]:
@@ -63,6 +72,21 @@ def decode_inputs(inputs: Mapping[str, Any], where: str = "inputs") -> dict[str,
         return {key: decode(value, f"{where}.{key}") for key, value in inputs.items()}
     except TypedValueError as exc:
         raise ApiProblem(400, f"Invalid request: {exc.path}: {exc.message}") from None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels in ``value``."""
+    level: list[Any] = [value]
+    for _ in range(limit):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return False
+    return any(isinstance(item, dict | list) and item for item in level)
 
 
 def _kind(value: Any) -> str:

@@ -30,7 +30,7 @@ from runnel.api.flowengine.events import encode_event, lagged_message
 from runnel.bus import EncodeCache, Lagged, Subscription
 from runnel.model.events import Event
 
-__all__ = ["EventFilter", "router"]
+__all__ = ["EventFilter", "router", "stream_events"]
 
 router = APIRouter()
 
@@ -124,7 +124,7 @@ async def _serve(
     cache: EncodeCache,
 ) -> None:
     """Send until the client leaves (watched concurrently) or the bus closes."""
-    sender = asyncio.ensure_future(_send_events(websocket, subscription, wanted, backlog, cache))
+    sender = asyncio.ensure_future(stream_events(websocket, subscription, wanted, backlog, cache))
     watcher = asyncio.ensure_future(_until_disconnect(websocket))
     try:
         done, _ = await asyncio.wait({sender, watcher}, return_when=asyncio.FIRST_COMPLETED)
@@ -148,13 +148,15 @@ async def _until_disconnect(websocket: WebSocket) -> None:
             return
 
 
-async def _send_events(
+async def stream_events(
     websocket: WebSocket,
     subscription: Subscription,
     wanted: EventFilter,
     backlog: Sequence[Event],
     cache: EncodeCache,
 ) -> None:
+    """Send ``backlog`` (stored events), then the live ones from ``subscription`` minus
+    those already sent, and a ``Lagged`` message wherever the subscription lagged."""
     replay_of = wanted.execution_id if wanted.after_seq is not None else None
     sent_up_to = wanted.after_seq or 0
     for event in backlog:
