@@ -141,6 +141,80 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="Seconds open requests get to finish on shutdown."
     )
 
+    secret_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="The instance key (at least 32 characters) that signs API keys and"
+        " encrypts stored secrets; default: secret.key in the data dir, made on first start."
+        " Every process of one installation needs the same.",
+    )
+
+    login_max_failures: int = Field(
+        default=10,
+        ge=1,
+        description="Failed sign-ins (per email, per address) within 15 minutes after which"
+        " sign-in is refused with 429; from the fourth on each is slowed down.",
+    )
+
+    # -- Flowork gateway --------------------------------------------------------------------
+    gateway_secret_token: str | None = Field(
+        default=None,
+        repr=False,
+        validation_alias=AliasChoices(
+            "GATEWAY_SECRET_TOKEN", "RUNNEL_GATEWAY_SECRET_TOKEN", "gateway_secret_token"
+        ),
+        description="The X-API-Key of engines and internal services (Flowork's"
+        " GATEWAY_SECRET_TOKEN); the routes it guards are closed while it is unset.",
+    )
+    owner_address: str | None = Field(
+        default=None,
+        description="A Flowork (Ethereum) address to link to the owner account at start;"
+        " the owner then owns the embedded engine as that address.",
+    )
+    news_file: Path | None = Field(
+        default=None, description="A JSON file served as the Flowork news feed (GET /api/v1/news)."
+    )
+
+    # -- executions (worker) and multi-node (PostgreSQL) ------------------------------------
+    worker: bool = Field(
+        default=True, description="Run executions in this process (serve --no-worker: False)."
+    )
+    worker_concurrency: int = Field(
+        default=64, ge=1, description="Executions one process runs at once."
+    )
+    lease_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        description="How long a worker's claim on an execution lasts without a heartbeat;"
+        " a dead worker's executions are taken over this long after it died.",
+    )
+    heartbeat_seconds: float = Field(
+        default=10.0, gt=0, description="How often a worker renews its leases (< lease / 2)."
+    )
+    max_takeovers: int = Field(
+        default=3, ge=0, description="Takeovers after which an execution fails instead."
+    )
+    worker_poll_seconds: float = Field(
+        default=5.0, gt=0, description="Idle workers look for work this often without NOTIFY."
+    )
+    park_delays_over_ms: int | None = Field(
+        default=None,
+        ge=0,
+        description="time.delay longer than this parks the execution, freeing the worker"
+        " (default: 30000 on PostgreSQL, off on SQLite).",
+    )
+
+    @field_validator("owner_address")
+    @classmethod
+    def _check_owner_address(cls, value: str | None) -> str | None:
+        from runnel.auth.signatures import is_address  # eth-account only when it is set
+
+        if value is None or not value.strip():
+            return None
+        if not is_address(value):
+            raise ValueError("must be an address: 0x and 40 hex characters")
+        return value.strip().lower()
+
     @field_validator("http_allowed_hosts", mode="before")
     @classmethod
     def _split_hosts(cls, value: Any) -> Any:
@@ -179,14 +253,30 @@ class Settings(BaseSettings):
     def admin_token_path(self) -> Path:
         return self.data_dir / "admin-token"
 
-    def platform_config(self, *, worker: bool = True) -> PlatformConfig:
-        """What the platform needs of these settings (``worker``: run executions here)."""
+    def platform_config(
+        self, *, worker: bool | None = None, serves_api: bool = True
+    ) -> PlatformConfig:
+        """What the platform needs of these settings (``worker``: run executions here,
+        default ``self.worker``; ``serves_api``: this process answers APIs)."""
         from runnel.platform import PlatformConfig  # the heavy imports only when used
+        from runnel.worker.cluster import LeaseSettings
 
         return PlatformConfig(
             data_dir=self.data_dir,
             database_url=self.database_url,
             http_allowed_hosts=self.http_allowed_hosts,
-            worker=worker,
+            worker=self.worker if worker is None else worker,
+            worker_concurrency=self.worker_concurrency,
             shutdown_grace_seconds=self.shutdown_timeout,
+            leases=LeaseSettings(
+                concurrency=self.worker_concurrency,
+                lease_seconds=self.lease_seconds,
+                heartbeat_seconds=self.heartbeat_seconds,
+                max_takeovers=self.max_takeovers,
+                poll_seconds=self.worker_poll_seconds,
+            ),
+            park_delays_over_ms=self.park_delays_over_ms,
+            serves_api=serves_api,
+            secret_key=self.secret_key,
+            login_max_failures=self.login_max_failures,
         )

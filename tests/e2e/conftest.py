@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+# flow8's shared fixtures (users, a loopback receiver).
+from e2e.flow8 import flow8_people, receiver  # noqa: F401
 from e2e.harness import RunningServer, start_server, zen_server
 
 #: The shared server's body limit (small, so that the 413 tests send little).

@@ -602,6 +602,22 @@ async def test_resume_after_a_crash_skips_finished_and_reruns_running(h: Harness
     assert EventType.EXECUTION_STARTED not in [e.type for e in h.sink.events]
 
 
+async def test_resume_never_reruns_a_chain_of_finished_nodes(h: Harness) -> None:
+    wf = workflow(
+        [node("a"), node("b"), node("c"), node("d")],
+        [edge("a", "b"), edge("b", "c"), edge("c", "d")],
+    )
+    prior = {
+        "a": NodeRun("ex-1", "a", NodeStatus.SUCCEEDED, attempt=1, outputs={"value": "A"}),
+        "b": NodeRun("ex-1", "b", NodeStatus.SUCCEEDED, attempt=1, outputs={"value": "B"}),
+        "c": NodeRun("ex-1", "c", NodeStatus.RUNNING, attempt=1),
+    }
+    result = await h.run(wf, {"value": "in"}, resume=ResumeState(prior, next_seq=9))
+    assert result.status is ExecutionStatus.SUCCEEDED
+    assert h.echo.calls == [("c", 2), ("d", 1)]
+    assert result.outputs == {"d": {"value": "B"}}
+
+
 async def test_simulate_uses_pinned_output_or_dry_run(h: Harness) -> None:
     wf = workflow(
         [

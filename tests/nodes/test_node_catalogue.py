@@ -22,6 +22,7 @@ EXPECTED = {
     "flow.subworkflow": {"subworkflow"},
     "data.static": {"static", "static_data_provider_module"},
     "human.approval": {"approval"},
+    "notify.channel": {"notify"},
 }
 
 
@@ -48,8 +49,11 @@ def test_manifest_is_coherent(type_id: str) -> None:
         assert "pinned_output" in names
 
 
-def test_only_http_touches_the_world() -> None:
-    assert [m.type for m in default_registry().manifests() if m.side_effects] == ["http.request"]
+def test_only_http_and_notify_touch_the_world() -> None:
+    assert [m.type for m in default_registry().manifests() if m.side_effects] == [
+        "http.request",
+        "notify.channel",
+    ]
 
 
 def test_flow_engine_ports_match_the_protocol() -> None:

@@ -21,7 +21,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runnel.api import flowengine
+from runnel.api import flow8, flowengine, flowork
 from runnel.api.common import routes as common_routes
 from runnel.api.common.bodylimit import BodyLimitMiddleware
 from runnel.api.common.metrics import HttpMetricsMiddleware
@@ -111,9 +111,10 @@ def _new_state(settings: Settings) -> ApiState:
         if settings.rate_limit_per_second > 0
         else None
     )
-    return ApiState(
-        settings=settings, formats=ErrorFormats(flowengine.render_error), limiter=limiter
-    )
+    formats = ErrorFormats(flowengine.render_error)
+    formats.register(flowork.PREFIX, flowork.render_error)
+    flow8.register_errors(formats)
+    return ApiState(settings=settings, formats=formats, limiter=limiter)
 
 
 @contextlib.asynccontextmanager
@@ -121,6 +122,7 @@ async def _serving(state: ApiState) -> AsyncIterator[None]:
     platform = state.ready_platform
     if state.settings.no_auth:
         state.anonymous = await platform.accounts.owner_principal()
+    await flowork.start(state)
     observer = state.metrics.start_observer(platform.bus)
     try:
         yield
@@ -156,7 +158,18 @@ def _build(state: ApiState, lifespan: Any) -> FastAPI:
         app.add_exception_handler(exception_type, _handle)
     app.include_router(common_routes.router)
     flowengine.include_routes(app)
-    install_openapi(app, flowengine.DOCUMENTED_BODIES)
+    flowork.include_routes(app)
+    flow8.include_routes(app)
+    # Last: it forwards every other /api/v1 path to the caller's engine.
+    flowork.include_catch_all(app)
+    install_openapi(
+        app,
+        (
+            *flowengine.DOCUMENTED_BODIES,
+            *flowork.DOCUMENTED_BODIES,
+            *flow8.DOCUMENTED_BODIES,
+        ),
+    )
     return app
 
 

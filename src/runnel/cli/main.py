@@ -1,4 +1,5 @@
-"""The ``runnel`` command: ``run``, ``validate``, ``nodes``, ``serve`` and ``keys``."""
+"""The ``runnel`` command: ``run``, ``validate``, ``nodes``, ``serve``, ``worker``,
+``migrate`` and ``keys``."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ from runnel.cli.run import (
     summarize,
 )
 from runnel.cli.serve import serve
+from runnel.cli.users import users_app
+from runnel.cli.worker import migrate, run_worker
 from runnel.engine.registry import default_registry
 from runnel.engine.validation import validate
 
@@ -246,16 +249,61 @@ def serve_command(
         bool,
         typer.Option("--no-auth", help="Let requests in without credentials (loopback only)."),
     ] = False,
+    no_worker: Annotated[
+        bool,
+        typer.Option(
+            "--no-worker", help="Answer the APIs only; `runnel worker` processes run executions."
+        ),
+    ] = False,
 ) -> None:
     """Serve the APIs with the embedded worker until SIGINT or SIGTERM."""
     try:
-        code = serve(bind, data_dir, no_auth)
+        code = serve(bind, data_dir, no_auth, worker=not no_worker)
+    except UsageProblem as problem:
+        _fail_usage(problem)
+    raise typer.Exit(code)
+
+
+@app.command("worker")
+def worker_command(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            min=1,
+            help="Executions run at once (default: RUNNEL_WORKER_CONCURRENCY or 64).",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where the data lives (default: RUNNEL_DATA_DIR)."),
+    ] = None,
+) -> None:
+    """Run executions (no API) against RUNNEL_DATABASE_URL until SIGINT or SIGTERM."""
+    try:
+        code = run_worker(data_dir, concurrency)
+    except UsageProblem as problem:
+        _fail_usage(problem)
+    raise typer.Exit(code)
+
+
+@app.command("migrate")
+def migrate_command(
+    data_dir: Annotated[
+        Path | None,
+        typer.Option("--data-dir", help="Where the data lives (default: RUNNEL_DATA_DIR)."),
+    ] = None,
+) -> None:
+    """Bring the database schema (RUNNEL_DATABASE_URL) to this version of runnel."""
+    try:
+        code = migrate(data_dir)
     except UsageProblem as problem:
         _fail_usage(problem)
     raise typer.Exit(code)
 
 
 app.add_typer(keys_app, name="keys")
+app.add_typer(users_app, name="users")
 
 
 def main() -> None:

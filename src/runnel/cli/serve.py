@@ -91,9 +91,15 @@ def _after_shutdown(signum: int, frame: object) -> None:
     """The signal uvicorn re-raises once it has shut down: nothing left to do."""
 
 
-def serve(bind: str | None, data_dir: Path | None, no_auth: bool) -> int:
-    """Run the server until SIGINT or SIGTERM; returns the exit code."""
+def serve(bind: str | None, data_dir: Path | None, no_auth: bool, *, worker: bool = True) -> int:
+    """Run the server until SIGINT or SIGTERM; returns the exit code. ``worker=False``
+    (``--no-worker``): answer the APIs only, leaving executions to ``runnel worker``."""
+    from runnel.cli.worker import check_startup
+
     settings = load_settings(bind_address=bind, data_dir=data_dir, no_auth=no_auth or None)
+    if not worker:
+        settings = settings.model_copy(update={"worker": False})
+    check_startup(settings)
     address = settings.bind
     if settings.no_auth and not address.loopback:
         raise UsageProblem(

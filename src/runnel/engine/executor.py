@@ -371,12 +371,19 @@ class _Run:
 
     def _replay(self) -> None:
         """Mark what a previous run finished, without running or announcing it again."""
-        for node_id in self.plan.order:
-            prior = self.prior.get(node_id)
-            if prior is not None and prior.status.finished:
-                self.runs[node_id] = prior
-                self._record_outputs(node_id, prior.outputs or {})
-                self._resolve_edges(node_id, prior.outputs or {}, announce=False)
+        finished = [
+            node_id
+            for node_id in self.plan.order
+            if (prior := self.prior.get(node_id)) is not None and prior.status.finished
+        ]
+        # Record every finished run before resolving any edge, so that resolving one does
+        # not make a later finished node ready to run again.
+        for node_id in finished:
+            self.runs[node_id] = self.prior[node_id]
+        for node_id in finished:
+            outputs = self.prior[node_id].outputs or {}
+            self._record_outputs(node_id, outputs)
+            self._resolve_edges(node_id, outputs, announce=False)
         # Nodes with incoming edges became ready above, as their edges resolved.
         for node_id in self.plan.order:
             if not self.plan.incoming[node_id] and node_id not in self.runs:

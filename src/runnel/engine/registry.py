@@ -20,6 +20,7 @@ BUILTIN_FAMILIES = (
     "runnel.nodes.flow",
     "runnel.nodes.data",
     "runnel.nodes.human",
+    "runnel.nodes.notify",
 )
 
 

@@ -12,13 +12,18 @@ if TYPE_CHECKING:
     from runnel.engine.node import NodeContext
     from runnel.model.workflow import Workflow
 
-__all__ = ["HttpPolicy", "NodeServices", "SubworkflowRunner"]
+__all__ = ["HttpPolicy", "NodeServices", "NotifySender", "SubworkflowRunner"]
 
 #: (workflow id, inputs, the calling node's context) -> the child's end-node outputs
 #: (node id -> port -> value). Raises NodeFailure when the child fails.
 SubworkflowRunner = Callable[
     [str, Mapping[str, Any], "NodeContext"], Awaitable[Mapping[str, Mapping[str, Any]]]
 ]
+
+
+#: (channel id or name, message ``{title, text, data}``, the calling node's context) ->
+#: what was delivered (``{channel, type, detail}``). Raises NodeFailure when it was not.
+NotifySender = Callable[[str, Mapping[str, Any], "NodeContext"], Awaitable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,4 +54,6 @@ class NodeServices:
     park_delays_over_ms: int | None = None
     #: Components an operator disabled (Flowork kill switch): running one fails the node.
     disabled_types: frozenset[str] = frozenset()
+    #: Sends a message through a notification channel (``notify.channel``).
+    notify: NotifySender | None = None
     extra: Mapping[str, Any] = field(default_factory=dict)

@@ -12,7 +12,15 @@ import math
 from collections.abc import Mapping
 from typing import Any, Final
 
-__all__ = ["TYPE_NAMES", "TypedValueError", "decode", "encode", "is_typed", "to_json"]
+__all__ = [
+    "TYPE_NAMES",
+    "TypedValueError",
+    "decode",
+    "describe_kind",
+    "encode",
+    "is_typed",
+    "to_json",
+]
 
 TYPE_NAMES: Final = frozenset(
     {"Null", "Bool", "Number", "String", "Bytes", "Json", "Array", "Object"}
@@ -48,15 +56,15 @@ def decode(obj: Any, path: str = "") -> Any:
     value = obj["value"]
     if kind == "Bool":
         if not isinstance(value, bool):
-            raise TypedValueError(path, f"Bool expects true or false, got {_kind(value)}")
+            raise TypedValueError(path, f"Bool expects true or false, got {describe_kind(value)}")
         return value
     if kind == "Number":
         if isinstance(value, bool) or not isinstance(value, int | float):
-            raise TypedValueError(path, f"Number expects a JSON number, got {_kind(value)}")
+            raise TypedValueError(path, f"Number expects a JSON number, got {describe_kind(value)}")
         return value
     if kind == "String":
         if not isinstance(value, str):
-            raise TypedValueError(path, f"String expects a string, got {_kind(value)}")
+            raise TypedValueError(path, f"String expects a string, got {describe_kind(value)}")
         return value
     if kind == "Bytes":
         if not isinstance(value, list) or not all(
@@ -68,11 +76,11 @@ def decode(obj: Any, path: str = "") -> Any:
         return value
     if kind == "Array":
         if not isinstance(value, list):
-            raise TypedValueError(path, f"Array expects an array, got {_kind(value)}")
+            raise TypedValueError(path, f"Array expects an array, got {describe_kind(value)}")
         return [decode(item, f"{path}[{i}]") for i, item in enumerate(value)]
     # Object
     if not isinstance(value, dict):
-        raise TypedValueError(path, f"Object expects an object, got {_kind(value)}")
+        raise TypedValueError(path, f"Object expects an object, got {describe_kind(value)}")
     return {key: decode(item, f"{path}.{key}" if path else key) for key, item in value.items()}
 
 
@@ -113,7 +121,8 @@ def to_json(value: Any) -> Any:
     return str(value)
 
 
-def _kind(value: object) -> str:
+def describe_kind(value: object) -> str:
+    """How an error message names the JSON kind of ``value`` ("a string", "null"...)."""
     if value is None:
         return "null"
     if isinstance(value, bool):

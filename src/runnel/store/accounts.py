@@ -16,8 +16,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from sqlalchemy import Connection, Dialect, text
+from sqlalchemy import Dialect, text
 from sqlalchemy.engine.interfaces import DBAPICursor
+
+from runnel.store.reading import Reader
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
@@ -223,7 +225,7 @@ def _float_or_none(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def _one(connection: Connection, sql: str, params: Mapping[str, Any]) -> Any:
+def _one(connection: Reader, sql: str, params: Mapping[str, Any]) -> Any:
     return connection.exec_driver_sql(sql, dict(params)).first()
 
 
@@ -257,7 +259,7 @@ class AccountsMixin:
 
         async def _call(self, function: Callable[[DBAPICursor], _T]) -> _T: ...
 
-        async def _read(self, function: Callable[[Connection], _T]) -> _T: ...
+        async def _read(self, function: Callable[[Reader], _T]) -> _T: ...
 
     _account_statements: AccountStatements | None = None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from sqlalchemy import Connection
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.model.checkpoint import Checkpoint, ResumeState
@@ -17,6 +16,7 @@ from runnel.model.events import Event
 from runnel.model.execution import ApprovalDecision, Execution, ExecutionStatus, NodeRun
 from runnel.store.codec import decision_to_dict, dumps
 from runnel.store.errors import ExecutionNotFound
+from runnel.store.reading import Reader
 from runnel.store.rows import (
     event_from_row,
     event_row,
@@ -73,13 +73,13 @@ def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
     return ops
 
 
-def get_execution(connection: Connection, sql: Statements, execution_id: str) -> Execution | None:
+def get_execution(connection: Reader, sql: Statements, execution_id: str) -> Execution | None:
     row = connection.exec_driver_sql(sql.select_execution.sql, {"id": execution_id}).first()
     return None if row is None else execution_from_row(row)
 
 
 def list_executions(
-    connection: Connection,
+    connection: Reader,
     sql: Statements,
     *,
     workflow_id: str | None,
@@ -105,7 +105,7 @@ def list_executions(
     return [execution_from_row(row) for row in rows], total
 
 
-def list_node_runs(connection: Connection, sql: Statements, execution_id: str) -> list[NodeRun]:
+def list_node_runs(connection: Reader, sql: Statements, execution_id: str) -> list[NodeRun]:
     rows = connection.exec_driver_sql(
         sql.select_node_runs.sql, {"execution_id": execution_id}
     ).all()
@@ -113,7 +113,7 @@ def list_node_runs(connection: Connection, sql: Statements, execution_id: str) -
 
 
 def list_events(
-    connection: Connection,
+    connection: Reader,
     sql: Statements,
     execution_id: str,
     after_seq: int,
@@ -128,7 +128,7 @@ def list_events(
     return [event_from_row(execution_id, row) for row in rows]
 
 
-def resume_state(connection: Connection, sql: Statements, execution_id: str) -> ResumeState:
+def resume_state(connection: Reader, sql: Statements, execution_id: str) -> ResumeState:
     """What a worker needs to continue ``execution_id`` from its last checkpoint."""
     head = connection.exec_driver_sql(sql.select_resume.sql, {"id": execution_id}).first()
     if head is None:

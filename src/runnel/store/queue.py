@@ -2,7 +2,8 @@
 
 Both run inside the group-commit writer's transaction. In one process, the writer alone
 serialises claims; across PostgreSQL processes ``FOR UPDATE SKIP LOCKED`` does (see
-``statements.CLAIM``). Lease renewal and takeover of expired leases come with the workers.
+``statements.CLAIM``). The multi-node workers renew their leases (``renew_leases``), take over
+executions whose lease expired (``take_over``) and wake parked ones (``wake_waiting``).
 """
 
 from __future__ import annotations
@@ -11,7 +12,15 @@ from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.store.statements import Statements
 
-__all__ = ["claim", "enqueue", "release", "requeue_orphans"]
+__all__ = [
+    "claim",
+    "enqueue",
+    "release",
+    "renew_leases",
+    "requeue_orphans",
+    "take_over",
+    "wake_waiting",
+]
 
 
 def enqueue(cursor: DBAPICursor, sql: Statements, execution_id: str, now: float) -> bool:
@@ -41,3 +50,31 @@ def requeue_orphans(cursor: DBAPICursor, sql: Statements, now: float, any_owner:
     """Queue again the running executions whose worker is gone; how many."""
     cursor.execute(sql.requeue_orphans.sql, {"now": now, "any_owner": any_owner})
     return max(int(cursor.rowcount), 0)
+
+
+def take_over(
+    cursor: DBAPICursor, sql: Statements, worker_id: str, lease_expires_at: float, now: float
+) -> tuple[str, int] | None:
+    """Take the running execution whose lease expired first: (its id, takeovers so far)."""
+    cursor.execute(
+        sql.take_over.sql,
+        {"worker_id": worker_id, "lease_expires_at": lease_expires_at, "now": now},
+    )
+    rows = cursor.fetchall()
+    return (str(rows[0][0]), int(rows[0][1])) if rows else None
+
+
+def renew_leases(
+    cursor: DBAPICursor, sql: Statements, worker_id: str, lease_expires_at: float
+) -> set[str]:
+    """Extend every lease ``worker_id`` holds; the ids of the executions it still holds."""
+    cursor.execute(
+        sql.renew_leases.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at}
+    )
+    return {str(row[0]) for row in cursor.fetchall()}
+
+
+def wake_waiting(cursor: DBAPICursor, sql: Statements, now: float) -> list[str]:
+    """Queue the waiting executions whose timer is due or whose approval was decided."""
+    cursor.execute(sql.wake_waiting.sql, {"now": now})
+    return [str(row[0]) for row in cursor.fetchall()]

@@ -23,7 +23,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Engine
 from sqlalchemy.engine import URL
 from sqlalchemy.engine.interfaces import DBAPICursor
 
@@ -37,9 +37,20 @@ from runnel.store import queue as queue_sql
 from runnel.store import workflows as workflows_sql
 from runnel.store.accounts import AccountsMixin
 from runnel.store.connect import create_store_engine, default_database_url, normalize_url
+from runnel.store.dashboard import DashboardMixin
+from runnel.store.engines import EnginesMixin
 from runnel.store.errors import ConflictError, ExecutionNotFound
+from runnel.store.flow8 import Flow8Mixin
+from runnel.store.identities import IdentitiesMixin
+from runnel.store.killswitch import KillSwitchMixin
+from runnel.store.presets import PresetsMixin
+from runnel.store.reading import RawReader, Reader
 from runnel.store.records import WorkflowVersionInfo
+from runnel.store.sharelinks import ShareLinksMixin
+from runnel.store.signatures import SignaturesMixin
 from runnel.store.statements import Statements
+from runnel.store.userstate import UserStateMixin
+from runnel.store.variables import VariablesMixin
 from runnel.store.writer import GroupCommitWriter, Op, RowCountMismatch, WriterStats
 
 __all__ = ["SqlStore"]
@@ -47,7 +58,22 @@ __all__ = ["SqlStore"]
 _T = TypeVar("_T")
 
 
-class SqlStore(AccountsMixin):
+class SqlStore(
+    AccountsMixin,
+    # Flowork: runnel.store.signatures, identities, engines, sharelinks, userstate,
+    # killswitch, presets, variables, dashboard.
+    SignaturesMixin,
+    IdentitiesMixin,
+    EnginesMixin,
+    ShareLinksMixin,
+    UserStateMixin,
+    KillSwitchMixin,
+    PresetsMixin,
+    VariablesMixin,
+    DashboardMixin,
+    # flow8 (runnel.store.flow8: sessions, groups, kv, channels, schedules, plays).
+    Flow8Mixin,
+):
     """Workflows, executions, node runs, events and the queue, in one database.
 
     Implements the engine's ``CheckpointStore`` port (``save``). Create with ``open``.
@@ -58,7 +84,11 @@ class SqlStore(AccountsMixin):
         self._writer_engine = writer_engine
         self._reader_engine = reader_engine
         self._sql = Statements(writer_engine.dialect)
-        self._writer = GroupCommitWriter(writer_engine)
+        # SQLite works on the event loop's thread (see writer.py for why); PostgreSQL on a
+        # writer thread and a pool of reader threads, which wait on the network.
+        self._inline = writer_engine.dialect.name == "sqlite"
+        self._writer = GroupCommitWriter(writer_engine, inline=self._inline)
+        self._reader: RawReader | None = None
         self._work_available: asyncio.Event | None = None
         self._closed = False
 
@@ -94,7 +124,10 @@ class SqlStore(AccountsMixin):
         if self._closed:
             return
         self._closed = True
-        await asyncio.to_thread(self._writer.stop)
+        await self._writer.aclose()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
         self._writer_engine.dispose()
         self._reader_engine.dispose()
 
@@ -323,6 +356,35 @@ class SqlStore(AccountsMixin):
             self._signal_work()
         return count
 
+    async def take_over(self, worker_id: str, lease_seconds: float) -> tuple[str, int] | None:
+        """Take over the running (or paused) execution whose lease expired longest ago: it
+        stays running, now under ``worker_id``'s lease. Returns (id, how many takeovers it
+        has had, this one included), or None when no lease expired. Never hands one
+        execution to two workers."""
+        now = time.time()
+        taken: tuple[str, int] | None = await self._call(
+            lambda c: queue_sql.take_over(c, self._sql, worker_id, now + lease_seconds, now)
+        )
+        return taken
+
+    async def renew_leases(self, worker_id: str, lease_seconds: float) -> set[str]:
+        """Extend every lease ``worker_id`` holds by ``lease_seconds`` from now; returns the
+        ids of the running executions it still holds (a missing one was taken over)."""
+        expires = time.time() + lease_seconds
+        held: set[str] = await self._call(
+            lambda c: queue_sql.renew_leases(c, self._sql, worker_id, expires)
+        )
+        return held
+
+    async def wake_waiting(self) -> list[str]:
+        """Queue the parked executions whose timer is due or whose approval was decided;
+        their ids."""
+        now = time.time()
+        woken: list[str] = await self._call(lambda c: queue_sql.wake_waiting(c, self._sql, now))
+        if woken:
+            self._signal_work()
+        return woken
+
     async def wait_for_work(self) -> None:
         """Return once this store has enqueued something (in this process). Workers call
         it, under ``asyncio.timeout`` as a polling fallback, when ``claim`` found nothing;
@@ -349,10 +411,20 @@ class SqlStore(AccountsMixin):
         result: _T = await self._writer.call(function)
         return result
 
-    async def _read(self, function: Callable[[Connection], _T]) -> _T:
-        return await asyncio.to_thread(self._read_blocking, function)
+    async def _read(self, function: Callable[[Reader], _T]) -> _T:
+        if not self._inline:
+            return await asyncio.to_thread(self._read_blocking, function)
+        # Autocommit reads on the loop's thread: each statement is its own snapshot, and no
+        # write can come between two of them (writes run on this thread too). Yield once
+        # first, as a read through a thread would, so that a caller polling in a loop does
+        # not starve the others.
+        await asyncio.sleep(0)
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = RawReader(self._reader_engine.raw_connection())
+        return function(reader)
 
-    def _read_blocking(self, function: Callable[[Connection], _T]) -> _T:
+    def _read_blocking(self, function: Callable[[Reader], _T]) -> _T:
         with self._reader_engine.connect() as connection:
             return function(connection)
 

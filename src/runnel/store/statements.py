@@ -178,6 +178,58 @@ UPDATE executions SET
 WHERE status = 'running' AND (:any_owner OR lease_expires_at < :now)
 """
 
+# -- leases of the multi-node workers (runnel.worker.cluster) ----------------------------
+
+# A running (or paused) execution whose lease ran out belongs to a worker that died or hung:
+# another worker takes it over where it is, counting the takeover so that an execution that
+# kills every worker it meets is failed after a limit instead of looping.
+TAKE_OVER: Final = """
+UPDATE executions SET
+    lease_owner = :worker_id,
+    lease_expires_at = :lease_expires_at,
+    takeovers = takeovers + 1
+WHERE id = (
+    SELECT id FROM executions
+    WHERE status IN ('running', 'paused') AND lease_expires_at < :now
+    ORDER BY lease_expires_at, id
+    LIMIT 1
+    {skip_locked}
+)
+RETURNING id, takeovers
+"""
+
+# The heartbeat: one statement renews every lease a worker holds, and tells it which ones it
+# still holds (one it lost was taken over while the worker hung).
+RENEW_LEASES: Final = """
+UPDATE executions SET lease_expires_at = :lease_expires_at
+WHERE lease_owner = :worker_id AND status IN ('running', 'paused')
+RETURNING id
+"""
+
+# Parked executions whose wait is over: a timer that is due, or an approval that was decided
+# (normally enqueued by the approver; this also covers a process that died in between).
+WAKE_WAITING: Final = """
+UPDATE executions SET
+    status = 'queued',
+    queued_at = :now,
+    lease_owner = NULL,
+    lease_expires_at = NULL
+WHERE status = 'waiting' AND id IN (
+    SELECT n.execution_id
+    FROM executions AS x
+    JOIN node_runs AS n ON n.execution_id = x.id
+    WHERE x.status = 'waiting' AND n.status = 'waiting'
+        AND (n.decision IS NOT NULL OR {due_at} <= :now)
+)
+RETURNING id
+"""
+
+#: ``WAKE_WAITING``'s timer: the ``due_at`` of a node run's ``wait`` JSON, per dialect.
+DUE_AT: Final = {
+    "sqlite": "json_extract(n.wait, '$.due_at')",
+    "postgresql": "CAST(CAST(n.wait AS jsonb) ->> 'due_at' AS double precision)",
+}
+
 # -- reads -----------------------------------------------------------------------------
 
 # ``:include_deleted`` lets history views show the workflow an old execution ran.
@@ -298,6 +350,13 @@ class Statements:
         self.requeue_orphans = self._compile("requeue_orphans", REQUEUE_ORPHANS)
         self.claim = self._compile(
             "claim", CLAIM.format(skip_locked="FOR UPDATE SKIP LOCKED" if postgres else "")
+        )
+        self.take_over = self._compile(
+            "take_over", TAKE_OVER.format(skip_locked="FOR UPDATE SKIP LOCKED" if postgres else "")
+        )
+        self.renew_leases = self._compile("renew_leases", RENEW_LEASES)
+        self.wake_waiting = self._compile(
+            "wake_waiting", WAKE_WAITING.format(due_at=DUE_AT[dialect.name])
         )
         self.select_latest_workflow = self._compile(
             "select_latest_workflow", SELECT_LATEST_WORKFLOW

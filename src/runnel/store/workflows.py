@@ -9,11 +9,12 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from sqlalchemy import Connection, Row
+from sqlalchemy import Row
 from sqlalchemy.engine.interfaces import DBAPICursor
 
 from runnel.model.workflow import Workflow
 from runnel.store.codec import dumps, loads, workflow_from_dict, workflow_to_dict
+from runnel.store.reading import Reader
 from runnel.store.records import WorkflowVersionInfo
 from runnel.store.statements import Statements
 
@@ -74,7 +75,7 @@ def delete_workflow(cursor: DBAPICursor, sql: Statements, workflow_id: str, now:
 
 
 def get_workflow(
-    connection: Connection,
+    connection: Reader,
     sql: Statements,
     workflow_id: str,
     version: int | None,
@@ -90,14 +91,14 @@ def get_workflow(
     return None if row is None else _workflow_from_row(row)
 
 
-def list_workflows(connection: Connection, sql: Statements) -> list[Workflow]:
+def list_workflows(connection: Reader, sql: Statements) -> list[Workflow]:
     """The latest version of every workflow that is not deleted, oldest first."""
     rows = connection.exec_driver_sql(sql.list_workflows.sql).all()
     return [_workflow_from_row(row) for row in rows]
 
 
 def list_versions(
-    connection: Connection, sql: Statements, workflow_id: str
+    connection: Reader, sql: Statements, workflow_id: str
 ) -> list[WorkflowVersionInfo]:
     rows = connection.exec_driver_sql(sql.list_versions.sql, {"id": workflow_id}).all()
     return [
@@ -111,7 +112,7 @@ def list_versions(
     ]
 
 
-def workflow_exists(connection: Connection, sql: Statements, workflow_id: str) -> bool:
+def workflow_exists(connection: Reader, sql: Statements, workflow_id: str) -> bool:
     row = connection.exec_driver_sql(sql.workflow_exists.sql, {"id": workflow_id}).first()
     return row is not None
 

@@ -1,9 +1,17 @@
-"""The group-commit writer: one thread, one connection, few transactions.
+"""The group-commit writer: one connection, few transactions.
 
-Callers on any event loop submit a *job* and await its future. The thread takes everything
-queued at that moment, writes it in one transaction and commits once; then it settles all
-futures of a loop with a single ``call_soon_threadsafe``. Under load, a commit carries the
-writes of many executions, which is what lets SQLite (one fsync-bounded writer) keep up.
+Callers submit a *job* and await its future. The writer takes everything queued at that
+moment, writes it in one transaction and commits once, then settles all their futures. Under
+load, a commit carries the writes of many executions.
+
+Two ways to drive it:
+
+- ``inline`` (SQLite): jobs collect during one turn of the event loop and are written at the
+  end of it, on the loop's own thread. A SQLite commit costs tens of microseconds, while a
+  writer thread competing with a busy event loop for the GIL measured 20 times slower per
+  statement (600-850 us instead of 20-40 us at 50 concurrent executions).
+- a thread (PostgreSQL): the thread blocks on the network instead of the loop; it settles
+  the futures of a loop with a single ``call_soon_threadsafe``.
 
 A job is either rows for statements (``Op``; the rows of equal statements across jobs run
 as one ``executemany``, in ``Statement.order``) or a callable run on the driver's cursor
@@ -97,8 +105,14 @@ class GroupCommitWriter:
     ``connect.create_store_engine``'s ``writer`` role).
     """
 
-    def __init__(self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH) -> None:
+    def __init__(
+        self, engine: Engine, *, max_batch: int = DEFAULT_MAX_BATCH, inline: bool = False
+    ) -> None:
         self._engine = engine
+        self._inline = inline
+        self._pending: list[_Job] = []
+        self._flush_scheduled = False
+        self._connection: Connection | None = None
         self._dialect = engine.dialect
         # SQLite: take the write lock at BEGIN, as a deferred transaction could fail to
         # upgrade later. PostgreSQL's driver begins implicitly at the first statement.
@@ -125,8 +139,24 @@ class GroupCommitWriter:
             split_batches=self._split_batches,
         )
 
+    @property
+    def inline(self) -> bool:
+        return self._inline
+
     def start(self) -> None:
-        self._thread.start()
+        if not self._inline:
+            self._thread.start()
+
+    async def aclose(self) -> None:
+        """Write what is queued and release the connection; idempotent."""
+        if not self._inline:
+            await asyncio.to_thread(self.stop)
+            return
+        self._closed = True
+        self._flush_inline()
+        if self._connection is not None:
+            self._connection.close()
+            self._connection = None
 
     def stop(self) -> None:
         """Write what is queued, then end the thread. Blocking; idempotent."""
@@ -153,11 +183,40 @@ class GroupCommitWriter:
     ) -> asyncio.Future[Any]:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
+        if self._inline:
+            if self._closed:
+                raise StoreClosed("the store is closed")
+            self._pending.append(_Job(ops, call, loop, future))
+            if not self._flush_scheduled:
+                self._flush_scheduled = True
+                # After the callbacks ready now: everything queued this turn shares a commit.
+                loop.call_soon(self._flush_inline)
+            return future
         with self._lock:
             if self._closed:
                 raise StoreClosed("the store is closed")
             self._queue.put(_Job(ops, call, loop, future))
         return future
+
+    # -- inline: at the end of a loop turn ----------------------------------------------
+
+    def _flush_inline(self) -> None:
+        self._flush_scheduled = False
+        while self._pending:
+            jobs = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            try:
+                if self._connection is None or self._connection.invalidated:
+                    if self._connection is not None:
+                        self._connection.close()
+                    self._connection = self._engine.connect()
+                self._process(self._connection, jobs)
+            except Exception as error:
+                log.exception("store writer: batch of %d jobs failed", len(jobs))
+                self._failed_jobs += len(jobs)
+                self._settle(jobs, [(job.future, None, error) for job in jobs])
+                if self._connection is not None:
+                    self._connection.invalidate()
 
     # -- the writer thread ------------------------------------------------------------
 
@@ -276,6 +335,9 @@ class GroupCommitWriter:
         return error
 
     def _settle(self, jobs: list[_Job], outcomes: list[_Outcome]) -> None:
+        if self._inline:
+            _resolve(outcomes)
+            return
         by_loop: dict[asyncio.AbstractEventLoop, list[_Outcome]] = {}
         for job, outcome in zip(jobs, outcomes, strict=True):
             by_loop.setdefault(job.loop, []).append(outcome)

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.requests import Request
 
 from runnel.api.common.problems import ApiProblem, describe_validation_errors
-from runnel.model.values import TypedValueError, decode
+from runnel.model.values import TypedValueError, decode, describe_kind
 
 __all__ = ["MAX_DEPTH", "decode_inputs", "read_json", "read_model", "read_object"]
 
@@ -50,7 +50,7 @@ async def read_object(request: Request, *, default: Any = _MISSING) -> dict[str,
     document = await read_json(request, default=default)
     if not isinstance(document, dict):
         raise ApiProblem(
-            400, f"Invalid request: the body must be a JSON object, got {_kind(document)}"
+            400, f"Invalid request: the body must be a JSON object, got {describe_kind(document)}"
         )
     return document
 
@@ -87,17 +87,3 @@ def _too_deep(value: Any, limit: int) -> bool:
         if not level:
             return False
     return any(isinstance(item, dict | list) and item for item in level)
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return type(value).__name__
