@@ -5,7 +5,8 @@
 2. ``IdentityService.sign_in`` on a SQLite store: the above plus the replay check (one
    insert into the seen-set) and the user lookup, as a gateway request does it;
 3. ``GET /api/v1/auth/profile`` end to end against a real ``runnel serve`` (uvicorn,
-   one process), with concurrent clients.
+   one process), with concurrent clients; the server's CPU time per request tells what
+   one core could answer (the Python client competes for the same cores).
 
     .venv/bin/python benchmarks/signatures.py [--count 3000]
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 import tempfile
 import time
@@ -68,6 +70,12 @@ async def bench_sign_in(messages: list[SignedMessage], directory: Path) -> float
         await store.close()
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process used so far (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def bench_http(base_url: str, count: int, concurrency: int) -> float:
     wallets = [Wallet() for _ in range(concurrency)]
     headers = [[w.headers() for _ in range(count // concurrency)] for w in wallets]
@@ -99,8 +107,16 @@ def main() -> None:
             env={"RUNNEL_RATE_LIMIT_PER_SECOND": "0", "RUNNEL_LOG": "warning"},
         )
         try:
+            before = cpu_seconds(server.process.pid)
             rate = asyncio.run(bench_http(server.base_url, args.count, args.concurrency))
+            used = cpu_seconds(server.process.pid) - before
             print(f"GET /api/v1/auth/profile (HTTP, {args.concurrency} clients): {rate:8.0f} /s")
+            # The Python client shares the two cores; the server's own CPU per request
+            # says what one server core could answer.
+            print(
+                f"  server CPU per request: {used * 1000 / args.count:.2f} ms"
+                f" (= {args.count / used:.0f} /s per core)"
+            )
         finally:
             server.stop()
 

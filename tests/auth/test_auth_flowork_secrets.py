@@ -6,7 +6,7 @@ import pytest
 
 from runnel.auth.engine_tokens import ENGINE_TOKEN_PREFIX, looks_like_engine_token, new_engine_token
 from runnel.auth.sealing import SealBroken, Sealer
-from runnel.auth.shared_secret import SecretCheck, check_shared_secret
+from runnel.auth.shared_secret import SecretCheck, check_shared_secret, engine_api_key
 
 KEY = b"k" * 32
 
@@ -55,3 +55,11 @@ def test_engine_tokens() -> None:
     assert new_engine_token() != token
     for bad in (None, "", "dev_engine_", token + "0", token.upper(), "eyJ.a.b"):
         assert not looks_like_engine_token(bad)
+
+
+def test_each_engine_gets_its_own_key() -> None:
+    one = engine_api_key("flork_sec_1", "engine-a")
+    assert one == engine_api_key(" flork_sec_1 ", "engine-a")
+    assert len(one) == 64 and "flork_sec_1" not in one
+    assert one != engine_api_key("flork_sec_1", "engine-b")
+    assert one != engine_api_key("flork_sec_2", "engine-a")

@@ -153,7 +153,7 @@ def test_on_error_skip_marks_the_layer_skip_and_goes_on(
     assert play["state"] == "DONE"
     result = layers(alice, play_id)
     assert result["parse"]["state"] == "SKIP"
-    assert result["parse"]["error"]["code"] == "CONFIG"
+    assert result["parse"]["error"]["code"] == "JSON"
     assert result["next"]["state"] == "DONE"
     assert result["broken"]["state"] == "FAIL"
     assert result["last"]["state"] == "DONE"

@@ -13,10 +13,10 @@ from runnel.model.workflow import Node, Trigger, TriggerKind, Workflow
 from runnel.platform import Platform
 from runnel.scheduler import Fired, Scheduler, fire_execution_id
 from runnel.services.accounts import Principal
+from runnel.services.executions import ExecutionService
 from runnel.services.flows import FlowletSpec, FlowSpec
 from runnel.services.schedules import ScheduleService, ScheduleSpec
 from runnel.store import SqlStore
-from runnel.services.executions import ExecutionService
 
 from .conftest import FakeClock
 
@@ -201,9 +201,7 @@ async def test_two_schedulers_fire_each_time_once(
             other_store, platform.bus, platform.workflows, platform.worker
         )
         first = scheduler(platform, clock)
-        second = Scheduler(
-            other_store, other_executions, schedules(platform, clock), clock=clock
-        )
+        second = Scheduler(other_store, other_executions, schedules(platform, clock), clock=clock)
         fired: list[Fired] = []
         for minute in range(1, 6):
             clock.set(datetime(2024, 6, 1, 0, minute, 1, tzinfo=UTC))
@@ -284,7 +282,8 @@ async def test_flow_engine_cron_triggers_use_the_same_scheduler(
     execution = await platform.store.get_execution(fired[0].execution_id or "")
     assert execution is not None and execution.trigger == "cron"
     # Removing the trigger (a new version) removes its schedule.
-    await platform.workflows.update("cron-wf", Workflow(id="cron-wf", name="cron", nodes=workflow.nodes))
+    plain = Workflow(id="cron-wf", name="cron", nodes=workflow.nodes)
+    await platform.workflows.update("cron-wf", plain)
     await runner.reconcile_triggers()
     assert await platform.store.trigger_schedules() == []
 

@@ -334,13 +334,14 @@ class ChannelService:
     # -- sending for flows ----------------------------------------------------------------
 
     async def may_use(self, workflow: Workflow, record: ChannelRecord) -> bool:
-        """Whether ``workflow`` may send through the channel: one of the same group or the
-        same owner (an unowned workflow, made through the Flow Engine API, may use the
-        channels of admins)."""
-        if record.group_id is not None and record.group_id == workflow.group:
-            return True
+        """Whether ``workflow`` may send through the channel: a group's flow uses the
+        group's channels, anyone else's flow its owner's own (an unowned workflow, made
+        through the Flow Engine API, those of admins). So a group editor cannot point a
+        flow at a member's private channel."""
+        if workflow.group is not None:
+            return record.group_id == workflow.group
         if workflow.owner is not None:
-            return record.owner == workflow.owner
+            return record.owner == workflow.owner and record.group_id is None
         if record.owner is None:
             return False
         owner = await self.store.get_user(record.owner)

@@ -110,13 +110,9 @@ class KvView(Mapping[str, Any]):
         raise KeyError(name)
 
     def _names(self) -> list[str]:
-        names: dict[str, None] = {}
+        # Whole keys (below the prefix): ``dict(view)`` is the flat key -> value mapping.
         size = len(self._prefix)
-        for key in self._entries:
-            if key.startswith(self._prefix):
-                rest = key[size:]
-                names.setdefault(rest if rest in self._entries else rest.split(".", 1)[0])
-        return list(names)
+        return [key[size:] for key in self._entries if key.startswith(self._prefix)]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._names())

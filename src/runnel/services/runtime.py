@@ -27,7 +27,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 from runnel.engine.control import ExecutionControl
 from runnel.engine.executor import Executor
@@ -39,11 +39,8 @@ from runnel.engine.signals import NodeFailure, Suspend
 from runnel.model.execution import ExecutionStatus
 from runnel.model.flow8 import PlayState, error_code, play_state
 from runnel.model.workflow import Node, Workflow
-from runnel.services.kv import KvView, workflow_scope
-
-if TYPE_CHECKING:
-    from runnel.services.channels import ChannelService
-    from runnel.services.kv import KvService
+from runnel.services.channels import ChannelService, DeliveryFailed, Message
+from runnel.services.kv import KvService, KvView, workflow_scope
 
 __all__ = ["ContextKv", "FlowRuntime", "RunContext", "RuntimeExecutor", "wrap_registry"]
 
@@ -163,8 +160,6 @@ class FlowRuntime:
         self, channel: str, message: Mapping[str, Any], ctx: NodeContext
     ) -> Mapping[str, Any]:
         """``NodeServices.notify``: deliver through ``channel`` for the running workflow."""
-        from runnel.services.channels import DeliveryFailed, Message
-
         context = _CURRENT.get()
         workflow = context.workflow if context is not None else None
         if workflow is None or workflow.id != ctx.workflow_id:
@@ -207,8 +202,6 @@ class FlowRuntime:
     async def _tell(
         self, workflow: Workflow, result: ExecutionResult, state: PlayState, channels: list[str]
     ) -> None:
-        from runnel.services.channels import DeliveryFailed, Message
-
         error = result.error
         text = f"Play {result.execution_id} of flow {workflow.name!r} ended {state.value}"
         if error is not None:

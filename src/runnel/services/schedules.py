@@ -11,6 +11,7 @@ scheduler fires both; those are not listed through flow8.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 import time
 from collections.abc import Callable, Mapping
@@ -24,6 +25,7 @@ from runnel.services.cron import CronSchedule, parse_cron
 from runnel.services.errors import InvalidInput, NotFound, ProblemDetail
 from runnel.services.flows import flow_resource
 from runnel.store import SqlStore
+from runnel.store.errors import ConflictError
 from runnel.store.schedules import ScheduleRecord
 
 __all__ = [
@@ -260,21 +262,22 @@ class ScheduleService:
         for schedule_id, (trigger_id, cron, enabled) in wanted.items():
             current = existing.get(schedule_id)
             if current is None:
-                await self.store.create_schedule(
-                    ScheduleRecord(
-                        id=schedule_id,
-                        workflow_id=workflow_id,
-                        trigger_id=trigger_id,
-                        cron=cron.expression,
-                        timezone=cron.timezone,
-                        enabled=enabled,
-                        catchup="latest",
-                        next_run_at=cron.next_fire(now),
-                        created_at=now,
-                        updated_at=now,
-                        owner=workflow.owner if workflow is not None else None,
+                with contextlib.suppress(ConflictError):  # another process made it just now
+                    await self.store.create_schedule(
+                        ScheduleRecord(
+                            id=schedule_id,
+                            workflow_id=workflow_id,
+                            trigger_id=trigger_id,
+                            cron=cron.expression,
+                            timezone=cron.timezone,
+                            enabled=enabled,
+                            catchup="latest",
+                            next_run_at=cron.next_fire(now),
+                            created_at=now,
+                            updated_at=now,
+                            owner=workflow.owner if workflow is not None else None,
+                        )
                     )
-                )
                 changed = True
             elif (current.cron, current.timezone, current.enabled) != (
                 cron.expression,

@@ -1,18 +1,14 @@
-"""The Flowork API tests' servers: the gateway (``create_served_app`` under uvicorn, with a
-gateway secret, an owner address and a news file) and, for forwarding, a separate engine
-API on its own store."""
+"""The Flowork API tests' gateway: ``create_served_app`` under uvicorn, with a gateway
+secret, an owner address and a news file."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
 
-from api.flowork.engine_server import EngineServer
 from api.servers import ThreadServer
 from flowork_keys import Wallet
 from runnel.settings import Settings
@@ -52,23 +48,3 @@ def http(gateway: ThreadServer) -> Iterator[httpx.Client]:
     """A client without credentials: each request brings its own."""
     with httpx.Client(base_url=gateway.base_url, timeout=30) as client:
         yield client
-
-
-@pytest.fixture(scope="session")
-def remote_engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EngineServer]:
-    """A separate engine API (its own store), expecting the gateway secret."""
-    server = EngineServer(tmp_path_factory.mktemp("engine") / "engine.db", SECRET).start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def run_on(server: ThreadServer, coroutine: object) -> object:
-    """Run a coroutine on the gateway's loop (to reach into its platform)."""
-    assert asyncio.iscoroutine(coroutine)
-    return server.run(coroutine)
-
-
-def data_dir(server: ThreadServer) -> Path:
-    return server.settings.data_dir

@@ -4,6 +4,8 @@ forwarding to a separate engine, and the public proxied content."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -13,6 +15,7 @@ from api.flowork.conftest import NEWS, SECRET
 from api.flowork.engine_server import EngineServer
 from api.servers import ThreadServer
 from flowork_keys import Wallet, preset_signature
+from runnel.auth.shared_secret import engine_api_key
 from runnel.services.engine_events import (
     AuthListChanged,
     EngineEvent,
@@ -274,11 +277,28 @@ def test_engines_hear_of_changes(http: httpx.Client, gateway: ThreadServer) -> N
     ]
 
 
-def test_forwarding_to_a_separate_engine(
-    http: httpx.Client, gateway: ThreadServer, remote_engine: EngineServer
-) -> None:
-    owner, friend, stranger = Wallet(), Wallet(), Wallet()
+@pytest.fixture
+def remote(
+    http: httpx.Client, tmp_path: Path
+) -> Iterator[tuple[Wallet, dict[str, Any], EngineServer]]:
+    """An engine registered by a new user, served as a separate engine API (its own store)
+    that expects the gateway's key for it."""
+    owner = Wallet()
     engine = new_engine(http, owner, "remote")
+    server = EngineServer(tmp_path / "engine.db", engine_api_key(SECRET, engine["id"])).start()
+    try:
+        yield owner, engine, server
+    finally:
+        server.stop()
+
+
+def test_forwarding_to_a_separate_engine(
+    http: httpx.Client,
+    gateway: ThreadServer,
+    remote: tuple[Wallet, dict[str, Any], EngineServer],
+) -> None:
+    owner, engine, remote_engine = remote
+    friend, stranger = Wallet(), Wallet()
     # Not reported in yet: it cannot be reached.
     offline = http.get("/api/v1/variables", headers=owner.headers())
     assert "offline" in error_of(offline, 503)
@@ -322,13 +342,19 @@ def test_forwarding_to_a_separate_engine(
     )
 
 
-def test_the_engine_api_answers_its_gateway_only(remote_engine: EngineServer) -> None:
+def test_the_engine_api_answers_its_gateway_only(
+    remote: tuple[Wallet, dict[str, Any], EngineServer],
+) -> None:
+    _, engine, remote_engine = remote
     url = f"{remote_engine.url}/api/v1/variables"
+    key = engine_api_key(SECRET, engine["id"])
     address = {"X-Flowork-User-Address": Wallet().lower}
     error_of(httpx.get(url, headers=address), 401)
-    error_of(httpx.get(url, headers={**address, "X-API-Key": "wrong"}), 401)
-    error_of(httpx.get(url, headers={"X-API-Key": SECRET, "X-Flowork-User-Address": "me"}), 401)
-    assert httpx.get(url, headers={**address, "X-API-Key": SECRET}).json() == []
+    # Neither the gateway secret itself nor another engine's key opens it.
+    for wrong in ("wrong", SECRET, engine_api_key(SECRET, "another-engine")):
+        error_of(httpx.get(url, headers={**address, "X-API-Key": wrong}), 401)
+    error_of(httpx.get(url, headers={"X-API-Key": key, "X-Flowork-User-Address": "me"}), 401)
+    assert httpx.get(url, headers={**address, "X-API-Key": key}).json() == []
 
 
 def test_public_content(http: httpx.Client) -> None:

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from runnel.api.common.auth import authenticate_request, same_origin
 from runnel.api.common.body import read_model
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.common.state import get_state
 from runnel.api.flow8.common import Caller, PageParams, iso, page_body, parse_time, platform_of
 from runnel.api.flow8.errors import Flow8Route
@@ -23,7 +24,11 @@ __all__ = ["router"]
 router = APIRouter(prefix="/api/auth", tags=["flow8 auth"], route_class=Flow8Route)
 
 
-@router.post("/login", summary="Sign in (session cookie)")
+@router.post(
+    "/login",
+    summary="Sign in (session cookie)",
+    openapi_extra=body_schema(LoginBody, "{email, password}"),
+)
 async def login(request: Request) -> Response:
     """Check ``{email, password}`` and set a new session cookie (HttpOnly, SameSite=Lax,
     Secure over https). Repeated failures are slowed down, then answered 429."""
@@ -78,7 +83,12 @@ async def me(request: Request, caller: Caller) -> Response:
     return JsonResponse(body)
 
 
-@router.post("/api-keys", status_code=201, summary="Create an API key")
+@router.post(
+    "/api-keys",
+    status_code=201,
+    summary="Create an API key",
+    openapi_extra=body_schema(ApiKeyBody, "{name, expiresAt?}"),
+)
 async def create_api_key(request: Request, caller: Caller) -> Response:
     """``{name, expiresAt?}``: the key is in the answer's ``key``, the only time it is
     shown; send it as ``Authorization: Bearer <key>``."""

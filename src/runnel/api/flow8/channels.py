@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_model, read_object
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.flow8.common import (
     Caller,
     PageParams,
@@ -31,7 +32,12 @@ async def list_channels(request: Request, caller: Caller, page: PageParams) -> R
     return JsonResponse(page_body([channel_json(c) for c in channels], total, page))
 
 
-@router.post("/channels", status_code=201, summary="Create a channel")
+@router.post(
+    "/channels",
+    status_code=201,
+    summary="Create a channel",
+    openapi_extra=body_schema(ChannelBody, "A channel."),
+)
 async def create_channel(request: Request, caller: Caller) -> Response:
     """``{name, type: webhook|slack|email, config, groupId?}``; see the channel types in
     the service's documentation. Credentials are encrypted at rest and never shown."""
@@ -48,7 +54,11 @@ async def get_channel(channel_id: str, request: Request, caller: Caller) -> Resp
     return JsonResponse(channel_json(channel))
 
 
-@router.put("/channels/{channel_id}", summary="Update a channel")
+@router.put(
+    "/channels/{channel_id}",
+    summary="Update a channel",
+    openapi_extra=body_schema(ChannelBody, "The fields to change."),
+)
 async def update_channel(channel_id: str, request: Request, caller: Caller) -> Response:
     """Fields left out keep their values; a credential left out or sent masked keeps its
     stored value."""

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_json, read_model, read_object
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.flow8.common import (
     Caller,
     PageParams,
@@ -46,7 +47,12 @@ async def list_flows(
     return JsonResponse(page_body([flow_json(flow) for flow in flows], total, page))
 
 
-@router.post("/flows", status_code=201, summary="Create a flow")
+@router.post(
+    "/flows",
+    status_code=201,
+    summary="Create a flow",
+    openapi_extra=body_schema(FlowBody, "A flow."),
+)
 async def create_flow(request: Request, caller: Caller) -> Response:
     """``{name, category, enabled, groupId, flowlets, notify, executionConfig}``; each
     flowlet ``{ref, appId, args, filters, timeout, retry, onError, deferAfterMs,
@@ -61,7 +67,11 @@ async def get_flow(flow_id: str, request: Request, caller: Caller) -> Response:
     return JsonResponse(flow_json(await platform_of(request).flow8.flows.get(caller, flow_id)))
 
 
-@router.put("/flows/{flow_id}", summary="Update a flow")
+@router.put(
+    "/flows/{flow_id}",
+    summary="Update a flow",
+    openapi_extra=body_schema(FlowBody, "The fields to change."),
+)
 async def update_flow(flow_id: str, request: Request, caller: Caller) -> Response:
     """Fields left out keep their values; ``flowlets``, when given, replaces the list
     (flowlets keep their ids by ``id`` or ``ref``). Saving makes a new version."""
@@ -82,7 +92,12 @@ async def delete_flow(flow_id: str, request: Request, caller: Caller) -> Respons
     return JsonResponse({"message": "Flow deleted", "id": flow_id})
 
 
-@router.post("/flows/{flow_id}/run", status_code=202, summary="Trigger a play")
+@router.post(
+    "/flows/{flow_id}/run",
+    status_code=202,
+    summary="Trigger a play",
+    openapi_extra=body_schema(RunBody, "{args} (optional)."),
+)
 async def run_flow(flow_id: str, request: Request, caller: Caller) -> Response:
     """``{args}`` (optional): answers ``{playId, state}`` at once; follow the play with
     ``GET /api/plays/:id`` or ``/api/ws``."""
@@ -102,7 +117,12 @@ async def list_layers(flow_id: str, request: Request, caller: Caller, page: Page
     return JsonResponse(page_body([flowlet_json(f) for f in chunk], len(flowlets), page))
 
 
-@router.post("/flows/{flow_id}/layers", status_code=201, summary="Add a flowlet")
+@router.post(
+    "/flows/{flow_id}/layers",
+    status_code=201,
+    summary="Add a flowlet",
+    openapi_extra=body_schema(FlowletBody, "A flowlet."),
+)
 async def add_layer(flow_id: str, request: Request, caller: Caller) -> Response:
     """A flowlet, appended (or inserted at ``position``); a new version of the flow."""
     body = await read_model(request, FlowletBody)
@@ -112,7 +132,11 @@ async def add_layer(flow_id: str, request: Request, caller: Caller) -> Response:
     return JsonResponse(flowlet_json(flowlet), 201)
 
 
-@router.put("/flows/{flow_id}/layers/{layer_id}", summary="Update a flowlet")
+@router.put(
+    "/flows/{flow_id}/layers/{layer_id}",
+    summary="Update a flowlet",
+    openapi_extra=body_schema(FlowletBody, "The fields to change."),
+)
 async def update_layer(flow_id: str, layer_id: str, request: Request, caller: Caller) -> Response:
     """Fields left out keep their values."""
     changes = await read_object(request)

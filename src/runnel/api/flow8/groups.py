@@ -7,6 +7,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_model, read_object
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.flow8.common import (
     Caller,
     PageParams,
@@ -39,7 +40,12 @@ async def list_groups(request: Request, caller: Caller, page: PageParams) -> Res
     return JsonResponse(page_body([group_json(group) for group in groups], total, page))
 
 
-@router.post("/groups", status_code=201, summary="Create a group")
+@router.post(
+    "/groups",
+    status_code=201,
+    summary="Create a group",
+    openapi_extra=body_schema(GroupBody, "A group."),
+)
 async def create_group(request: Request, caller: Caller) -> Response:
     """``{name, description, members: [{userId | email, role}]}``; you are its owner."""
     body = await read_model(request, GroupBody)
@@ -54,7 +60,11 @@ async def get_group(group_id: str, request: Request, caller: Caller) -> Response
     return JsonResponse(group_json(await platform_of(request).flow8.groups.get(caller, group_id)))
 
 
-@router.put("/groups/{group_id}", summary="Update a group")
+@router.put(
+    "/groups/{group_id}",
+    summary="Update a group",
+    openapi_extra=body_schema(GroupBody, "The fields to change."),
+)
 async def update_group(group_id: str, request: Request, caller: Caller) -> Response:
     """Rename, describe, or replace the members (``members`` given); owners only.
     Fields left out keep their values."""

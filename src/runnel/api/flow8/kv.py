@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_model
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.flow8.common import Caller, PageParams, new_router, page_body, platform_of
 from runnel.api.flow8.render import kv_json
 from runnel.api.flow8.schemas import KvBody
@@ -33,7 +34,11 @@ async def list_kv(
     return JsonResponse(page_body([kv_json(entry) for entry in entries], total, page))
 
 
-@router.post("/kv", summary="Set a KV value")
+@router.post(
+    "/kv",
+    summary="Set a KV value",
+    openapi_extra=body_schema(KvBody, "{key, value, ttlSeconds?, groupId?}"),
+)
 async def set_kv(request: Request, caller: Caller) -> Response:
     """``{key, value, ttlSeconds?, groupId?}``: insert or replace; any JSON value up to the
     size limit. Flows read it as ``$kv.<key>``."""

@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_model
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.common.problems import ApiProblem
 from runnel.api.flow8.common import (
     Caller,
@@ -79,7 +80,11 @@ async def get_play_layers(play_id: str, request: Request, caller: Caller) -> Res
     return JsonResponse([layer_json(layer) for layer in layers])
 
 
-@router.post("/plays/{play_id}/approve", summary="Approve or reject a waiting flowlet")
+@router.post(
+    "/plays/{play_id}/approve",
+    summary="Approve or reject a waiting flowlet",
+    openapi_extra=body_schema(ApproveBody, "{ref, approved, comment}"),
+)
 async def approve_play(play_id: str, request: Request, caller: Caller) -> Response:
     """``{ref, approved, comment}``: approving runs the flowlet, rejecting fails it; who
     decided is recorded. 409 when that flowlet does not wait for an approval."""

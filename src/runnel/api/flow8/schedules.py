@@ -9,6 +9,7 @@ from starlette.responses import Response
 
 from runnel.api.common.body import read_model, read_object
 from runnel.api.common.jsonbody import JsonResponse
+from runnel.api.common.openapi import body_schema
 from runnel.api.flow8.common import (
     Caller,
     PageParams,
@@ -50,7 +51,12 @@ async def list_schedules(
     return JsonResponse(page_body([schedule_json(s) for s in schedules], total, page))
 
 
-@router.post("/schedules", status_code=201, summary="Create a schedule")
+@router.post(
+    "/schedules",
+    status_code=201,
+    summary="Create a schedule",
+    openapi_extra=body_schema(ScheduleBody, "A schedule."),
+)
 async def create_schedule(request: Request, caller: Caller) -> Response:
     """``{flowId, cron, timezone, args, enabled, catchup: none|latest|all}``; a bad cron or
     time zone is a 400 ``VALIDATION_ERROR`` saying why. The answer has ``nextRunAt``."""
@@ -65,7 +71,11 @@ async def get_schedule(schedule_id: str, request: Request, caller: Caller) -> Re
     return JsonResponse(schedule_json(schedule))
 
 
-@router.put("/schedules/{schedule_id}", summary="Update a schedule")
+@router.put(
+    "/schedules/{schedule_id}",
+    summary="Update a schedule",
+    openapi_extra=body_schema(ScheduleBody, "The fields to change."),
+)
 async def update_schedule(schedule_id: str, request: Request, caller: Caller) -> Response:
     """Fields left out keep their values; disabling stops it at once."""
     changes = await read_object(request)

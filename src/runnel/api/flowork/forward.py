@@ -2,7 +2,9 @@
 
 The embedded engine's API runs in this process: requests reach it through an in-memory
 ASGI transport, with no socket and no network. A separate engine process is reached over
-HTTP at the ``internal_api_url`` it reported, with the gateway secret in ``X-API-Key``.
+HTTP at the ``internal_api_url`` it reported, with a key derived from the gateway secret for
+that engine in ``X-API-Key`` (``runnel.auth.shared_secret.engine_api_key``: the URL is the
+engine's to choose, so the secret itself never leaves the gateway).
 Either way the engine is told who the caller is (``X-Flowork-User-Address``,
 ``X-Flowork-User-ID``) and relies on the gateway having checked that they may use it.
 """
@@ -27,6 +29,7 @@ from runnel.api.flowork.engine_api import (
     EngineApiContext,
     create_engine_api,
 )
+from runnel.auth.shared_secret import engine_api_key
 from runnel.platform import Platform
 from runnel.services.engines import EngineInfo
 from runnel.services.identities import FloworkUser
@@ -111,7 +114,7 @@ class EngineForwarder:
             raise ApiProblem(
                 503, "The gateway cannot reach separate engines: GATEWAY_SECRET_TOKEN is not set"
             )
-        headers["X-API-Key"] = self._gateway_secret
+        headers["X-API-Key"] = engine_api_key(self._gateway_secret, engine.id)
         url = engine.internal_api_url.rstrip("/") + path + (f"?{query}" if query else "")
         client = self.platform.http_client
         try:

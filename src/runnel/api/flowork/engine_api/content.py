@@ -16,6 +16,7 @@ from runnel.api.common.jsonbody import JsonResponse
 from runnel.api.common.problems import ApiProblem
 from runnel.api.flowork.engine_api.context import context_of
 from runnel.api.flowork.engine_api.icons import DEFAULT_ICON, icon_for
+from runnel.services.kill_switch import check_component_id
 
 __all__ = ["LOCALES_DIR", "available_languages", "router"]
 
@@ -24,7 +25,6 @@ log = logging.getLogger(__name__)
 LOCALES_DIR: Final = Path(__file__).resolve().parent / "locales"
 _LANG: Final = re.compile(r"([a-z]{2,3})(?:[-_][a-z0-9]{2,8})?")
 _KIND: Final = re.compile(r"[a-z_]{1,32}")
-_COMPONENT: Final = re.compile(r"[A-Za-z0-9_.:\-]{1,128}")
 _CACHE_A_DAY: Final = {"Cache-Control": "public, max-age=86400"}
 
 router = APIRouter(prefix="/api/v1")
@@ -80,8 +80,8 @@ def _read_news(path: Path, mtime_ns: int) -> Any:
 async def component_icon(component_type: str, component_id: str, request: Request) -> Response:
     """The SVG of a component: a built-in node type (by id or alias) has its own, anything
     else gets the default."""
-    if not _KIND.fullmatch(component_type) or not _COMPONENT.fullmatch(component_id):
-        raise ApiProblem(400, "Invalid component: expected /components/<type>/<id>/icon")
-    node_type = context_of(request).registry.find(component_id)
+    if not _KIND.fullmatch(component_type):
+        raise ApiProblem(400, "Invalid component type: expected 1 to 32 of a-z and _")
+    node_type = context_of(request).registry.find(check_component_id(component_id))
     svg = DEFAULT_ICON if node_type is None else icon_for(node_type.manifest)
     return Response(svg, media_type="image/svg+xml", headers=_CACHE_A_DAY)

@@ -1,10 +1,11 @@
 """What the engine's REST API works with, and who calls it.
 
-The gateway calls an engine on behalf of a user it has authenticated: it sends the gateway
-secret in ``X-API-Key`` and the user in ``X-Flowork-User-Address`` (and
-``X-Flowork-User-ID``). The engine trusts those headers only with the right secret. The
-embedded engine is called in-process with a secret made at start; a separate engine
-process (``runnel engine``) expects ``GATEWAY_SECRET_TOKEN``.
+The gateway calls an engine on behalf of a user it has authenticated: it sends its key for
+that engine in ``X-API-Key`` and the user in ``X-Flowork-User-Address`` (and
+``X-Flowork-User-ID``). The engine trusts those headers only with the right key. The
+embedded engine is called in-process with a key made at start; a separate engine process
+(``runnel engine``) expects ``engine_api_key(GATEWAY_SECRET_TOKEN, its engine id)``
+(``runnel.auth.shared_secret``).
 """
 
 from __future__ import annotations
@@ -59,7 +60,8 @@ class EngineApiContext:
     dashboard: DashboardService
     share_grants: ShareGrants
     registry: NodeRegistry
-    #: The X-API-Key the gateway must present.
+    #: The X-API-Key the gateway must present (for a separate engine:
+    #: ``engine_api_key(GATEWAY_SECRET_TOKEN, engine_id)``).
     secret: str
     news_file: Path | None = None
 
