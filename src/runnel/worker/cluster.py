@@ -26,17 +26,15 @@ import logging
 import os
 import socket
 import uuid
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from runnel.bus.postgres import PostgresBus
 from runnel.engine.control import ControlSignal, ExecutionControl
 from runnel.engine.executor import Executor
-from runnel.engine.run import RunRequest
 from runnel.model.execution import ExecutionStatus
-from runnel.model.workflow import Workflow
 from runnel.store import SqlStore
+from runnel.worker.runner import ExecutionRunner
 
 __all__ = ["ClusterWorker", "LeaseSettings"]
 
@@ -101,7 +99,7 @@ class ClusterWorker:
         self._lost: set[str] = set()
         #: Whether the last claim found the queue non-empty (then a finished run claims more).
         self._saturated = False
-        self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
+        self.runner = ExecutionRunner(store, executor)
         #: Ends an execution that cannot go on: (execution id, message).
         self.on_crash: Callable[[str, str], Awaitable[None]] | None = None
         self.takeovers = 0
@@ -295,28 +293,7 @@ class ClusterWorker:
     async def _run(self, execution_id: str) -> None:
         control = self._controls[execution_id]
         try:
-            execution = await self.store.get_execution(execution_id)
-            if execution is None:
-                return
-            workflow = await self._workflow(execution.workflow_id, execution.workflow_version)
-            if workflow is None:
-                log.error("execution %s: workflow %s is gone", execution_id, execution.workflow_id)
-                return
-            resume = None
-            if execution.started_at is not None:
-                resume = await self.store.resume_state(execution_id)
-            await self.executor.run(
-                RunRequest(
-                    execution_id=execution.id,
-                    workflow=workflow,
-                    inputs=execution.inputs,
-                    mode=execution.mode,
-                    resume=resume,
-                    parent_id=execution.parent_id,
-                    attempt=execution.attempt,
-                ),
-                control,
-            )
+            await self.runner.run(execution_id, control)
         except asyncio.CancelledError:
             # Shutdown: its checkpoints let another worker continue it. A lost one already
             # belongs to another worker.
@@ -328,20 +305,6 @@ class ClusterWorker:
             if self.on_crash is not None:
                 with contextlib.suppress(Exception):
                     await self.on_crash(execution_id, f"internal error: {exc!r}")
-
-    async def _workflow(self, workflow_id: str, version: int) -> Workflow | None:
-        """Versions are immutable, so decoded definitions are kept (a small LRU)."""
-        key = (workflow_id, version)
-        workflow = self._workflows.get(key)
-        if workflow is not None:
-            self._workflows.move_to_end(key)
-            return workflow
-        workflow = await self.store.get_workflow(workflow_id, version, include_deleted=True)
-        if workflow is not None:
-            self._workflows[key] = workflow
-            if len(self._workflows) > 512:
-                self._workflows.popitem(last=False)
-        return workflow
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

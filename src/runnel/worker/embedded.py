@@ -12,14 +12,12 @@ import contextlib
 import logging
 import os
 import socket
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 
 from runnel.engine.control import ControlSignal, ExecutionControl
 from runnel.engine.executor import Executor
-from runnel.engine.run import RunRequest
-from runnel.model.workflow import Workflow
 from runnel.store import SqlStore
+from runnel.worker.runner import ExecutionRunner
 
 __all__ = ["EmbeddedWorker"]
 
@@ -49,7 +47,7 @@ class EmbeddedWorker:
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stopped: set[str] = set()
-        self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
+        self.runner = ExecutionRunner(store, executor)
         #: Ends an execution whose run raised outside any node: (execution id, message).
         self.on_crash: Callable[[str, str], Awaitable[None]] | None = None
 
@@ -131,28 +129,7 @@ class EmbeddedWorker:
         control = ExecutionControl()
         self._controls[execution_id] = control
         try:
-            execution = await self.store.get_execution(execution_id)
-            if execution is None:
-                return
-            workflow = await self._workflow(execution.workflow_id, execution.workflow_version)
-            if workflow is None:
-                log.error("execution %s: workflow %s is gone", execution_id, execution.workflow_id)
-                return
-            resume = None
-            if execution.started_at is not None:
-                resume = await self.store.resume_state(execution_id)
-            await self.executor.run(
-                RunRequest(
-                    execution_id=execution.id,
-                    workflow=workflow,
-                    inputs=execution.inputs,
-                    mode=execution.mode,
-                    resume=resume,
-                    parent_id=execution.parent_id,
-                    attempt=execution.attempt,
-                ),
-                control,
-            )
+            await self.runner.run(execution_id, control)
         except asyncio.CancelledError:
             # Stopped mid-run by shutdown: its checkpoints let it continue elsewhere.
             self._stopped.add(execution_id)
@@ -164,17 +141,3 @@ class EmbeddedWorker:
                     await self.on_crash(execution_id, f"internal error: {exc!r}")
         finally:
             self._controls.pop(execution_id, None)
-
-    async def _workflow(self, workflow_id: str, version: int) -> Workflow | None:
-        """Versions are immutable, so decoded definitions are kept (a small LRU)."""
-        key = (workflow_id, version)
-        workflow = self._workflows.get(key)
-        if workflow is not None:
-            self._workflows.move_to_end(key)
-            return workflow
-        workflow = await self.store.get_workflow(workflow_id, version, include_deleted=True)
-        if workflow is not None:
-            self._workflows[key] = workflow
-            if len(self._workflows) > 512:
-                self._workflows.popitem(last=False)
-        return workflow
