@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 
-from runnel.cli.errors import EXIT_USAGE, UsageProblem
+from runnel.cli.admin import AsJson, DataDir, fail, format_time, with_accounts
+from runnel.cli.errors import UsageProblem
 from runnel.cli.serve import load_settings
-from runnel.services.errors import ServiceError
 
 if TYPE_CHECKING:
     from runnel.services.accounts import AccountService, ApiKeyInfo
@@ -33,39 +30,6 @@ keys_app = typer.Typer(
     rich_markup_mode=None,
 )
 
-DataDir = Annotated[
-    Path | None,
-    typer.Option("--data-dir", help="The server's data directory (default: RUNNEL_DATA_DIR)."),
-]
-AsJson = Annotated[bool, typer.Option("--json", help="Print JSON.")]
-
-
-def _fail(problem: UsageProblem) -> NoReturn:
-    err = Console(stderr=True, soft_wrap=True, highlight=False)
-    err.print(f"error: {problem.headline}", markup=False)
-    for line in problem.lines:
-        err.print(f"  - {line}", markup=False)
-    raise typer.Exit(EXIT_USAGE)
-
-
-def _with_accounts(data_dir: Path | None, use: Callable[[AccountService], Awaitable[_T]]) -> _T:
-    """Open the data directory's store (no worker), run ``use``, close it."""
-    from runnel.platform import Platform
-
-    config = load_settings(data_dir=data_dir).platform_config(worker=False)
-
-    async def main() -> _T:
-        platform = await Platform.open(config)
-        try:
-            return await use(platform.accounts)
-        finally:
-            await platform.stop()
-
-    try:
-        return asyncio.run(main())
-    except ServiceError as exc:
-        raise UsageProblem(exc.message) from None
-
 
 async def _owner_id(accounts: AccountService, data_dir: Path) -> str:
     await accounts.ensure_owner(data_dir)
@@ -73,12 +37,6 @@ async def _owner_id(accounts: AccountService, data_dir: Path) -> str:
     if owner is None:
         raise UsageProblem("this data directory has no owner account")
     return owner.user_id
-
-
-def _time(timestamp: float | None) -> str:
-    if timestamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
 def _key_json(key: ApiKeyInfo) -> dict[str, Any]:
@@ -106,9 +64,9 @@ def create_command(
         return await accounts.create_api_key(user_id, name, expires_at)
 
     try:
-        key, token = _with_accounts(data_dir, create)
+        key, token = with_accounts(data_dir, create)
     except UsageProblem as problem:
-        _fail(problem)
+        fail(problem)
     if as_json:
         typer.echo(json.dumps({**_key_json(key), "token": token}, indent=2))
         return
@@ -129,9 +87,9 @@ def list_command(
         return await accounts.list_api_keys(None, include_revoked=include_revoked)
 
     try:
-        keys = _with_accounts(data_dir, listing)
+        keys = with_accounts(data_dir, listing)
     except UsageProblem as problem:
-        _fail(problem)
+        fail(problem)
     if as_json:
         typer.echo(json.dumps([_key_json(key) for key in keys], indent=2))
         return
@@ -139,11 +97,11 @@ def list_command(
         typer.echo("no API keys")
         return
     for key in keys:
-        state = "revoked " + _time(key.revoked_at) if key.revoked else "active"
+        state = "revoked " + format_time(key.revoked_at) if key.revoked else "active"
         typer.echo(
             f"{key.id}  {key.name}  {key.prefix}  user {key.user_id}  created"
-            f" {_time(key.created_at)}  last used {_time(key.last_used_at)}  expires"
-            f" {_time(key.expires_at)}  {state}"
+            f" {format_time(key.created_at)}  last used {format_time(key.last_used_at)}  expires"
+            f" {format_time(key.expires_at)}  {state}"
         )
 
 
@@ -158,7 +116,7 @@ def revoke_command(
         await accounts.revoke_api_key(None, key_id)
 
     try:
-        _with_accounts(data_dir, revoke)
+        with_accounts(data_dir, revoke)
     except UsageProblem as problem:
-        _fail(problem)
+        fail(problem)
     typer.echo(f"revoked API key {key_id}")
