@@ -857,11 +857,11 @@ class _Run:
                 )
                 self.runs[node_id] = cancelled
                 self._pending_records.append(cancelled)
-        if self.control.cancelled and self.status is not ExecutionStatus.FAILED:
+        if self.status is ExecutionStatus.FAILED:
+            pass  # a stopping failure decided it already
+        elif self.control.cancelled:
             self.status = ExecutionStatus.CANCELLED
             self.error = NodeError(self.control.cancel_reason or "cancelled", kind="cancelled")
-        elif self.status is ExecutionStatus.FAILED:
-            pass
         elif self.waiting:
             self.status = ExecutionStatus.WAITING
         elif self.failed_unhandled:

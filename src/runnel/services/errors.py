@@ -46,7 +46,7 @@ class NotFound(ServiceError):
 
 
 class Conflict(ServiceError):
-    pass
+    """The action clashes with the current state (a taken id, a finished execution)."""
 
 
 class InvalidInput(ServiceError):
@@ -58,8 +58,8 @@ class InvalidInput(ServiceError):
 
 
 class Unauthorized(ServiceError):
-    pass
+    """No valid credentials; the message says what is wrong with them."""
 
 
 class Forbidden(ServiceError):
-    pass
+    """Valid credentials, but not allowed to do this."""
