@@ -4,19 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from dbfixtures import FakeClock
 from runnel.auth.ratelimit import RateDecision, RateLimiter
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_burst_then_refused_with_retry_after() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate_per_second=2, burst=3, clock=clock)
     decisions = [limiter.check("k") for _ in range(3)]
     assert [d.allowed for d in decisions] == [True, True, True]
@@ -27,7 +20,7 @@ def test_burst_then_refused_with_retry_after() -> None:
 
 
 def test_refill_over_time() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate_per_second=1, burst=2, clock=clock)
     assert limiter.check("k").allowed
     assert limiter.check("k").allowed
@@ -44,7 +37,7 @@ def test_refill_over_time() -> None:
 
 
 def test_retry_after_header_rounds_up() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate_per_second=0.1, burst=1, clock=clock)
     assert limiter.check("k").allowed
     refused = limiter.check("k")
@@ -56,7 +49,7 @@ def test_retry_after_header_rounds_up() -> None:
 
 
 def test_keys_are_independent() -> None:
-    limiter = RateLimiter(rate_per_second=1, burst=1, clock=Clock())
+    limiter = RateLimiter(rate_per_second=1, burst=1, clock=FakeClock(1000.0))
     assert limiter.check("a").allowed
     assert not limiter.check("a").allowed
     assert limiter.check("b").allowed
@@ -65,7 +58,7 @@ def test_keys_are_independent() -> None:
 
 
 def test_idle_buckets_are_dropped_and_memory_is_bounded() -> None:
-    clock = Clock()
+    clock = FakeClock(1000.0)
     limiter = RateLimiter(rate_per_second=10, burst=10, clock=clock, max_keys=100)
     for n in range(50):
         limiter.check(f"k{n}")

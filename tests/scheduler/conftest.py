@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from dbfixtures import BACKENDS, postgres_database
 from runnel.platform import Platform, PlatformConfig
 from runnel.services.accounts import Principal, Role
 from runnel.store.connect import create_store_engine
 from runnel.store.migrate import migrate
-from store.conftest import BACKENDS, _postgres_database
 
 
 @pytest.fixture(params=BACKENDS)
@@ -23,7 +23,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'runnel.db'}"
         return
-    for url in _postgres_database():
+    for url in postgres_database():
         engine = create_store_engine(url, "admin")
         try:
             migrate(engine)

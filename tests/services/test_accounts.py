@@ -3,17 +3,14 @@
 
 from __future__ import annotations
 
-import os
 import stat
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import fields
 from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
-from sqlalchemy import create_engine, pool
 
+from dbfixtures import FakeClock
 from runnel.auth.passwords import Passwords
 from runnel.auth.tokens import issue_token
 from runnel.services.accounts import (
@@ -25,66 +22,18 @@ from runnel.services.accounts import (
 )
 from runnel.services.errors import Conflict, InvalidInput, NotFound, Unauthorized
 from runnel.store import SqlStore
-from runnel.store.connect import normalize_url
 
-POSTGRES_URL = os.environ.get("RUNNEL_TEST_POSTGRES_URL")
 SIGNING_KEY = b"s" * 32
 START = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _postgres_database() -> Iterator[str]:
-    if not POSTGRES_URL:
-        pytest.skip("RUNNEL_TEST_POSTGRES_URL is not set")
-    server = normalize_url(POSTGRES_URL)
-    name = f"runnel_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runnel.db'}"
-    else:
-        yield from _postgres_database()
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlStore]:
-    opened = SqlStore.open(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def accounts(store: SqlStore, clock: Clock) -> AccountService:
+def accounts(store: SqlStore, clock: FakeClock) -> AccountService:
     cheap = Passwords(PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
     return AccountService(store, SIGNING_KEY, clock, passwords=cheap)
 
@@ -134,7 +83,7 @@ async def test_no_owner_when_users_exist(accounts: AccountService, tmp_path: Pat
 # -- users ------------------------------------------------------------------------------
 
 
-async def test_create_user(accounts: AccountService, clock: Clock) -> None:
+async def test_create_user(accounts: AccountService, clock: FakeClock) -> None:
     user = await accounts.create_user("  Alice@Example.COM ", "password-123", role="admin")
     assert user.email == "alice@example.com"
     assert user.display_name == "alice"
@@ -170,7 +119,7 @@ async def test_authenticate_password(accounts: AccountService) -> None:
 
 
 async def test_a_password_made_with_old_parameters_is_rehashed(
-    store: SqlStore, accounts: AccountService, clock: Clock
+    store: SqlStore, accounts: AccountService, clock: FakeClock
 ) -> None:
     user = await accounts.create_user("a@example.com", "password-123")
     stronger = Passwords(PasswordHasher(time_cost=2, memory_cost=2048, parallelism=1))
@@ -185,7 +134,7 @@ async def test_a_password_made_with_old_parameters_is_rehashed(
 # -- API keys ---------------------------------------------------------------------------
 
 
-async def test_create_list_and_use_a_key(accounts: AccountService, clock: Clock) -> None:
+async def test_create_list_and_use_a_key(accounts: AccountService, clock: FakeClock) -> None:
     bob = await member(accounts)
     info, token = await accounts.create_api_key(bob, "  laptop ", expires_at=START + 3600.5)
     assert token.startswith("eyJ")
@@ -219,7 +168,7 @@ async def test_create_list_and_use_a_key(accounts: AccountService, clock: Clock)
 
 
 async def test_last_used_is_written_at_most_once_a_minute(
-    accounts: AccountService, store: SqlStore, clock: Clock
+    accounts: AccountService, store: SqlStore, clock: FakeClock
 ) -> None:
     bob = await member(accounts)
     info, token = await accounts.create_api_key(bob, "k")
@@ -268,7 +217,7 @@ async def test_revoke_is_refused_for_someone_elses_key(accounts: AccountService)
         await accounts.authenticate_token(token)
 
 
-async def test_an_expired_key_is_refused(accounts: AccountService, clock: Clock) -> None:
+async def test_an_expired_key_is_refused(accounts: AccountService, clock: FakeClock) -> None:
     bob = await member(accounts)
     _, token = await accounts.create_api_key(bob, "k", expires_at=START + 60)
     clock.now = START + 59
@@ -318,7 +267,7 @@ async def test_a_disabled_users_keys_stop_working(
         await accounts.create_api_key(bob, "another")
 
 
-async def test_create_api_key_checks_its_input(accounts: AccountService, clock: Clock) -> None:
+async def test_create_api_key_checks_its_input(accounts: AccountService, clock: FakeClock) -> None:
     bob = await member(accounts)
     with pytest.raises(InvalidInput) as caught:
         await accounts.create_api_key(bob, "  ", expires_at=START)

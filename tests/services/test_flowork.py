@@ -4,14 +4,12 @@
 from __future__ import annotations
 
 import json
-import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, pool, text
+from sqlalchemy import text
 
+from dbfixtures import FakeClock
 from flowork_keys import Wallet, preset_signature
 from runnel.auth.signatures import MessageFormat, SignatureProblem, SignedMessage
 from runnel.engine.registry import default_registry
@@ -33,62 +31,15 @@ from runnel.services.identities import SignatureRejected
 from runnel.services.share_links import PresetAction, ShareLevel
 from runnel.store import SqlStore
 from runnel.store.accounts import UserRecord
-from runnel.store.connect import create_store_engine, normalize_url
+from runnel.store.connect import create_store_engine
 
-POSTGRES_URL = os.environ.get("RUNNEL_TEST_POSTGRES_URL")
 KEY = b"instance-key-for-the-flowork-tests"
 START = 1_700_000_000.0
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def _postgres_database() -> Iterator[str]:
-    if not POSTGRES_URL:
-        pytest.skip("RUNNEL_TEST_POSTGRES_URL is not set")
-    server = normalize_url(POSTGRES_URL)
-    name = f"runnel_test_{uuid.uuid4().hex[:16]}"
-    admin = create_engine(server, isolation_level="AUTOCOMMIT", poolclass=pool.NullPool)
-    try:
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'CREATE DATABASE "{name}"')
-        yield server.set(database=name).render_as_string(hide_password=False)
-        with admin.connect() as connection:
-            connection.exec_driver_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.dispose()
-
-
-@pytest.fixture(
-    params=[
-        pytest.param("sqlite", id="sqlite"),
-        pytest.param("postgres", id="postgres", marks=pytest.mark.postgres),
-    ]
-)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runnel.db'}"
-    else:
-        yield from _postgres_database()
-
-
 @pytest.fixture
-async def store(database_url: str) -> AsyncIterator[SqlStore]:
-    opened = SqlStore.open(database_url)
-    try:
-        yield opened
-    finally:
-        await opened.close()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> FakeClock:
+    return FakeClock()
 
 
 @pytest.fixture
@@ -97,7 +48,7 @@ def events() -> list[EngineEvent]:
 
 
 @pytest.fixture
-def flowork(store: SqlStore, clock: Clock, events: list[EngineEvent]) -> FloworkServices:
+def flowork(store: SqlStore, clock: FakeClock, events: list[EngineEvent]) -> FloworkServices:
     services = FloworkServices(store, default_registry(), NodeServices(), KEY, clock=clock)
 
     async def record(event: EngineEvent) -> None:
@@ -112,7 +63,7 @@ def api_message(wallet: Wallet, at: float) -> SignedMessage:
     return SignedMessage(wallet.address, text, wallet.sign(text))
 
 
-async def sign_in(flowork: FloworkServices, wallet: Wallet, clock: Clock) -> str:
+async def sign_in(flowork: FloworkServices, wallet: Wallet, clock: FakeClock) -> str:
     clock.now += 1  # a new second: a new message
     return (await flowork.identities.sign_in(api_message(wallet, clock.now))).id
 
@@ -121,7 +72,7 @@ async def sign_in(flowork: FloworkServices, wallet: Wallet, clock: Clock) -> str
 
 
 async def test_sign_in_registers_once_and_refuses_replays(
-    flowork: FloworkServices, clock: Clock
+    flowork: FloworkServices, clock: FakeClock
 ) -> None:
     wallet = Wallet()
     message = api_message(wallet, clock.now)
@@ -150,7 +101,7 @@ async def test_sign_in_registers_once_and_refuses_replays(
 
 
 async def test_a_refused_signature_is_not_remembered(
-    flowork: FloworkServices, clock: Clock
+    flowork: FloworkServices, clock: FakeClock
 ) -> None:
     wallet = Wallet()
     good = api_message(wallet, clock.now)
@@ -162,7 +113,7 @@ async def test_a_refused_signature_is_not_remembered(
 
 
 async def test_a_disabled_user_cannot_sign_in(
-    flowork: FloworkServices, store: SqlStore, clock: Clock
+    flowork: FloworkServices, store: SqlStore, clock: FakeClock
 ) -> None:
     wallet = Wallet()
     user_id = await sign_in(flowork, wallet, clock)
@@ -171,7 +122,7 @@ async def test_a_disabled_user_cannot_sign_in(
         await sign_in(flowork, wallet, clock)
 
 
-async def test_other_message_formats(flowork: FloworkServices, clock: Clock) -> None:
+async def test_other_message_formats(flowork: FloworkServices, clock: FakeClock) -> None:
     wallet = Wallet()
     text = f"Flowork GUI-to-Engine Authentication: {int(clock.now * 1000)}"
     verified = await flowork.identities.verify(
@@ -181,7 +132,7 @@ async def test_other_message_formats(flowork: FloworkServices, clock: Clock) -> 
 
 
 async def test_linking_an_address_to_an_email_user(
-    flowork: FloworkServices, store: SqlStore, clock: Clock
+    flowork: FloworkServices, store: SqlStore, clock: FakeClock
 ) -> None:
     await store.create_user(UserRecord("email-user", "member", START, email="a@example.com"))
     wallet = Wallet()
@@ -202,7 +153,7 @@ async def test_linking_an_address_to_an_email_user(
 
 
 async def test_finding_users_by_identifier(
-    flowork: FloworkServices, store: SqlStore, clock: Clock
+    flowork: FloworkServices, store: SqlStore, clock: FakeClock
 ) -> None:
     await store.create_user(UserRecord("ann", "member", START, display_name="Ann"))
     await store.create_user(UserRecord("bob1", "member", START, display_name="Bob"))
@@ -230,7 +181,7 @@ async def test_finding_users_by_identifier(
 
 
 async def test_the_engine_lifecycle(
-    flowork: FloworkServices, clock: Clock, events: list[EngineEvent]
+    flowork: FloworkServices, clock: FakeClock, events: list[EngineEvent]
 ) -> None:
     owner, other = Wallet(), Wallet()
     owner_id = await sign_in(flowork, owner, clock)
@@ -284,7 +235,7 @@ async def test_the_engine_lifecycle(
     ]
 
 
-async def test_the_claim_flow(flowork: FloworkServices, clock: Clock) -> None:
+async def test_the_claim_flow(flowork: FloworkServices, clock: FakeClock) -> None:
     owner, other = Wallet(), Wallet()
     owner_id = await sign_in(flowork, owner, clock)
     other_id = await sign_in(flowork, other, clock)
@@ -321,7 +272,7 @@ async def test_the_claim_flow(flowork: FloworkServices, clock: Clock) -> None:
     assert (await engines.claim("req-2"))[0] == engine.id
 
 
-async def test_the_active_engine(flowork: FloworkServices, clock: Clock) -> None:
+async def test_the_active_engine(flowork: FloworkServices, clock: FakeClock) -> None:
     owner, friend, stranger = Wallet(), Wallet(), Wallet()
     owner_id = await sign_in(flowork, owner, clock)
     friend_id = await sign_in(flowork, friend, clock)
@@ -356,7 +307,7 @@ async def test_the_active_engine(flowork: FloworkServices, clock: Clock) -> None
 
 
 async def test_sharing_and_what_the_engine_is_told(
-    flowork: FloworkServices, store: SqlStore, clock: Clock, events: list[EngineEvent]
+    flowork: FloworkServices, store: SqlStore, clock: FakeClock, events: list[EngineEvent]
 ) -> None:
     owner, friend = Wallet(), Wallet()
     owner_id = await sign_in(flowork, owner, clock)
@@ -407,7 +358,7 @@ async def test_sharing_and_what_the_engine_is_told(
 # -- share links ------------------------------------------------------------------------
 
 
-async def test_share_links_grant_by_level(flowork: FloworkServices, clock: Clock) -> None:
+async def test_share_links_grant_by_level(flowork: FloworkServices, clock: FakeClock) -> None:
     owner, other = Wallet(), Wallet()
     owner_id = await sign_in(flowork, owner, clock)
     other_id = await sign_in(flowork, other, clock)
@@ -473,7 +424,7 @@ async def test_share_links_grant_by_level(flowork: FloworkServices, clock: Clock
 
 
 async def test_share_link_tokens_are_kept_sealed(
-    flowork: FloworkServices, store: SqlStore, clock: Clock
+    flowork: FloworkServices, store: SqlStore, clock: FakeClock
 ) -> None:
     owner_id = await sign_in(flowork, Wallet(), clock)
     link = await flowork.share_links.create(owner_id, "p", "view")
@@ -484,7 +435,7 @@ async def test_share_link_tokens_are_kept_sealed(
 # -- user state -------------------------------------------------------------------------
 
 
-async def test_favorites_and_other_state(flowork: FloworkServices, clock: Clock) -> None:
+async def test_favorites_and_other_state(flowork: FloworkServices, clock: FakeClock) -> None:
     user_id = await sign_in(flowork, Wallet(), clock)
     state = flowork.user_state
     assert await state.get(user_id, "favorite_presets") == []
