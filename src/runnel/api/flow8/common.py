@@ -15,6 +15,7 @@ from starlette.requests import Request
 from runnel.api.common.auth import ApiKey, require_api_key
 from runnel.api.common.problems import ApiProblem, describe_validation_errors
 from runnel.api.common.state import get_state
+from runnel.api.common.times import iso_utc_or_none as iso
 from runnel.api.flow8.errors import Flow8Route
 from runnel.platform import Platform
 
@@ -73,14 +74,6 @@ def page_body(items: Sequence[Any], total: int, page: Page) -> dict[str, Any]:
         "size": page.size,
         "pages": math.ceil(total / page.size) if total else 0,
     }
-
-
-def iso(timestamp: float | None) -> str | None:
-    """Unix seconds as ``2024-01-15T10:30:00.000Z`` (JavaScript's ``toISOString``)."""
-    if timestamp is None:
-        return None
-    moment = datetime.fromtimestamp(timestamp, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def parse_time(value: Any, name: str, *, numbers_are_ms: bool = True) -> float | None:

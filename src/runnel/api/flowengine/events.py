@@ -15,12 +15,12 @@ stays in the store), so ``seq`` may skip numbers.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from runnel.api.common.jsonbody import dumps
+from runnel.api.common.times import iso_utc as rfc3339
 from runnel.bus import EncodeCache
 from runnel.model.events import Event, EventType
 from runnel.model.values import encode, to_json
@@ -37,14 +37,6 @@ __all__ = [
 
 #: The ``EncodeCache`` format name of this dialect's socket frames.
 FORMAT_NAME: Final = "flowengine"
-
-
-def rfc3339(timestamp: float) -> str:
-    """Unix seconds -> ``2024-01-15T10:30:00.005Z`` (milliseconds cut, not rounded, so that
-    a time read back as a ``since`` filter still includes what it came from)."""
-    total_ms = math.floor(timestamp * 1000)
-    seconds, ms = divmod(total_ms, 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{ms:03d}Z"
 
 
 def millis(duration_ms: Any) -> int | None:

@@ -81,7 +81,7 @@ class FloworkEngineCreate(BaseModel):
 
 
 class FloworkEngineRename(FloworkEngineCreate):
-    pass
+    """``PUT /user/engines/<id>/update-name``: the same one field as creating an engine."""
 
 
 class FloworkEngine(_Doc):

@@ -3,9 +3,9 @@ gateway), in one place."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Any
 
+from runnel.api.common.times import iso_utc_or_none as iso
 from runnel.model.execution import ExecutionStatus
 from runnel.services.dashboard import DashboardSummary, PeriodCounts
 from runnel.services.engine_sharing import EngineShare
@@ -41,14 +41,6 @@ FLOWORK_STATUS = {
     ExecutionStatus.FAILED: "FAILED",
     ExecutionStatus.CANCELLED: "STOPPED",
 }
-
-
-def iso(unix_seconds: float | None) -> str | None:
-    """ISO 8601 in UTC (``...Z``), or None."""
-    if unix_seconds is None:
-        return None
-    moment = dt.datetime.fromtimestamp(unix_seconds, dt.UTC)
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
