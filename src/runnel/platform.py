@@ -31,6 +31,16 @@ from runnel.model.workflow import Workflow
 from runnel.nodes.http import new_client
 from runnel.scheduler import Scheduler
 from runnel.services.accounts import AccountService
+from runnel.services.core_engine import (
+    CoreEngine,
+    EngineAuthority,
+    GatewayStoreAuthority,
+    JobRuns,
+    ShareGrants,
+    build_core_engine,
+    default_browse_roots,
+)
+from runnel.services.core_engine.jobs import JobVariables
 from runnel.services.dispatch import Dispatcher
 from runnel.services.executions import ExecutionService
 from runnel.services.flow8 import Flow8Services
@@ -71,6 +81,8 @@ class PlatformConfig:
     serves_api: bool = True
     #: flow8 sign-in: failures within 15 minutes before 429 (per email, per address).
     login_max_failures: int = 10
+    #: Folders the Flowork GUI may browse on this process's engine; empty: ``<data_dir>/files``.
+    browse_roots: tuple[Path, ...] = ()
 
 
 class Platform:
@@ -157,6 +169,8 @@ class Platform:
             login_max_failures=config.login_max_failures,
         )
         self.executor.runtime = self.flow8.runtime
+        # Flowork jobs' runs read their starter's variables (``{{vars.NAME}}``).
+        self.executor.variables = JobVariables(self.flowork.variables)
         self.scheduler = Scheduler(
             store,
             self.executions,
@@ -166,6 +180,9 @@ class Platform:
         )
         self.flow8.schedules.on_change = self.scheduler.wake
         self.instance_key = instance_key
+        #: The embedded Flowork engine's Core Engine, once ``start_embedded_engine`` ran
+        #: (the Core Engine socket and the gateway's Socket.IO relay use it).
+        self.core_engine: CoreEngine | None = None
         self._started = False
         self._lock: ProcessLock | None = None
 
@@ -216,8 +233,43 @@ class Platform:
             await self.scheduler.start()
         self._started = True
 
+    def new_core_engine(
+        self,
+        engine_id: str,
+        authority: EngineAuthority,
+        *,
+        share_grants: ShareGrants | None = None,
+    ) -> CoreEngine:
+        """A Core Engine for ``engine_id`` over this platform's services (the embedded
+        engine, or a ``runnel engine`` process's own); the caller starts and stops it."""
+        roots = self.config.browse_roots or default_browse_roots(self.config.data_dir)
+        return build_core_engine(
+            self.flowork,
+            self.registry,
+            engine_id,
+            authority,
+            roots,
+            runs=JobRuns(self.workflows, self.executions, self.bus),
+            share_grants=share_grants,
+        )
+
+    async def start_embedded_engine(self) -> CoreEngine | None:
+        """Build and start the embedded engine's Core Engine, once
+        ``FloworkServices.bootstrap`` made the engine (None before that)."""
+        embedded = self.flowork.embedded_engine
+        if self.core_engine is None and embedded is not None:
+            engine = self.new_core_engine(
+                embedded.id, GatewayStoreAuthority(self.flowork.engines, embedded.id)
+            )
+            await engine.start()
+            self.core_engine = engine
+        return self.core_engine
+
     async def stop(self) -> None:
         """Finish or checkpoint running executions, then close everything."""
+        core_engine, self.core_engine = self.core_engine, None
+        if core_engine is not None:
+            await core_engine.stop()
         await self.scheduler.stop()
         await self.flowork.stop()
         with contextlib.suppress(Exception):

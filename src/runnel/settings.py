@@ -1,8 +1,10 @@
 """Server settings, read from the environment and a ``.env`` file (pydantic-settings).
 
-Imported by ``runnel.cli``, ``runnel.api`` and ``runnel.services`` only. Every variable is
-``RUNNEL_<NAME>`` except ``BIND_ADDRESS``, which keeps the Flow Engine seed's name
-(``RUNNEL_BIND_ADDRESS`` works too).
+Imported by ``runnel.cli``, ``runnel.engine_node``, ``runnel.api`` and ``runnel.services``
+only. Every variable is ``RUNNEL_<NAME>`` except ``BIND_ADDRESS``, which keeps the Flow
+Engine seed's name (``RUNNEL_BIND_ADDRESS`` works too), and the Flowork names
+(``GATEWAY_SECRET_TOKEN``; for ``runnel engine``, ``EngineSettings``: ``FLOWORK_ENGINE_ID``,
+``FLOWORK_ENGINE_TOKEN``, ``FLOWORK_GATEWAY_URL``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_BIND",
+    "DEFAULT_ENGINE_BIND",
     "BindAddress",
+    "EngineSettings",
     "Settings",
     "default_data_dir",
     "is_loopback_host",
@@ -29,6 +33,8 @@ __all__ = [
 ]
 
 DEFAULT_BIND: Final = "127.0.0.1:3000"
+#: Where ``runnel engine`` listens by default (its REST API and Core Engine socket).
+DEFAULT_ENGINE_BIND: Final = "127.0.0.1:8989"
 _LOG_LEVELS: Final = ("critical", "error", "warning", "info", "debug", "trace")
 
 
@@ -174,6 +180,11 @@ class Settings(BaseSettings):
     news_file: Path | None = Field(
         default=None, description="A JSON file served as the Flowork news feed (GET /api/v1/news)."
     )
+    browse_roots: Annotated[tuple[Path, ...], NoDecode] = Field(
+        default=(),
+        description="Folders the Flowork GUI may browse on this engine (comma-separated);"
+        " default: the files folder in the data dir.",
+    )
 
     # -- executions (worker) and multi-node (PostgreSQL) ------------------------------------
     worker: bool = Field(
@@ -220,6 +231,13 @@ class Settings(BaseSettings):
     def _split_hosts(cls, value: Any) -> Any:
         if isinstance(value, str):
             return frozenset(h.strip().lower() for h in value.split(",") if h.strip())
+        return value
+
+    @field_validator("browse_roots", mode="before")
+    @classmethod
+    def _split_roots(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return tuple(Path(p.strip()) for p in value.split(",") if p.strip())
         return value
 
     @field_validator("log", mode="before")
@@ -279,4 +297,113 @@ class Settings(BaseSettings):
             serves_api=serves_api,
             secret_key=self.secret_key,
             login_max_failures=self.login_max_failures,
+            browse_roots=self.browse_roots,
         )
+
+
+class EngineSettings(BaseSettings):
+    """What ``runnel engine`` reads besides ``Settings``: which engine it is, its token,
+    its gateway, and where it listens. The Flowork names (``FLOWORK_ENGINE_ID``,
+    ``FLOWORK_ENGINE_TOKEN``, ``FLOWORK_GATEWAY_URL``, ``GATEWAY_SECRET_TOKEN``) come from
+    the environment or ``.env``; the rest are ``RUNNEL_ENGINE_<NAME>``. Missing values
+    are None here; ``runnel engine`` says which one it needs."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="RUNNEL_ENGINE_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+    )
+
+    engine_id: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("FLOWORK_ENGINE_ID", "RUNNEL_ENGINE_ID", "engine_id"),
+        description="The id the gateway gave this engine when it was registered.",
+    )
+    engine_token: str | None = Field(
+        default=None,
+        repr=False,
+        validation_alias=AliasChoices(
+            "FLOWORK_ENGINE_TOKEN", "RUNNEL_ENGINE_TOKEN", "engine_token"
+        ),
+        description="The engine's dev_engine_ token.",
+    )
+    gateway_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(
+            "FLOWORK_GATEWAY_URL", "RUNNEL_ENGINE_GATEWAY_URL", "gateway_url"
+        ),
+        description="The gateway's base URL, e.g. https://gateway.example.com.",
+    )
+    gateway_secret_token: str | None = Field(
+        default=None,
+        repr=False,
+        validation_alias=AliasChoices(
+            "GATEWAY_SECRET_TOKEN", "RUNNEL_GATEWAY_SECRET_TOKEN", "gateway_secret_token"
+        ),
+        description="The gateway's secret, from which the key it presents to this engine's"
+        " REST API is derived; without it that API answers 401.",
+    )
+    bind_address: str = Field(
+        default=DEFAULT_ENGINE_BIND,
+        validation_alias=AliasChoices("RUNNEL_ENGINE_BIND", "bind_address"),
+        description="HOST:PORT of the engine's REST API and Core Engine socket.",
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL the gateway reaches this engine's REST API at"
+        " (internal_api_url); default: http://<bind>.",
+    )
+    data_dir: Path | None = Field(
+        default=None,
+        description="The engine's own data (default: engine-<id> in the user data folder).",
+    )
+    reconnect_max_seconds: float = Field(
+        default=30.0, gt=0, description="The longest wait between two reconnection attempts."
+    )
+    refused_retry_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="The wait before trying again after the gateway refused the token.",
+    )
+
+    @field_validator("engine_id", "engine_token", "gateway_url", "gateway_secret_token")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    @field_validator("gateway_url", "public_url")
+    @classmethod
+    def _check_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        clean = value.strip().rstrip("/")
+        if not clean.startswith(("http://", "https://")) or len(clean.split("://", 1)[1]) == 0:
+            raise ValueError(f"expected an http:// or https:// URL, got {value!r}")
+        return clean
+
+    @field_validator("bind_address")
+    @classmethod
+    def _check_bind(cls, value: str) -> str:
+        parse_bind(value)
+        return value
+
+    @property
+    def bind(self) -> BindAddress:
+        return parse_bind(self.bind_address)
+
+    @property
+    def internal_api_url(self) -> str:
+        """Where the gateway sends this engine's REST requests."""
+        return self.public_url or self.bind.url()
+
+    def effective_data_dir(self) -> Path:
+        """``data_dir``, or ``engine-<id>`` in the per-user data folder."""
+        if self.data_dir is not None:
+            return self.data_dir
+        safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in self.engine_id or "")
+        return default_data_dir() / f"engine-{safe or 'unnamed'}"

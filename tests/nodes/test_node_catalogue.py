@@ -23,6 +23,8 @@ EXPECTED = {
     "data.static": {"static", "static_data_provider_module"},
     "human.approval": {"approval"},
     "notify.channel": {"notify"},
+    "trigger.cron": {"cron", "cron_trigger"},
+    "trigger.prompt": {"prompt", "prompt_receiver_module"},
 }
 
 
@@ -38,7 +40,7 @@ def test_manifest_is_coherent(type_id: str) -> None:
     manifest = default_registry().get(type_id).manifest
     assert manifest.category == type_id.split(".", 1)[0]
     assert manifest.description
-    assert manifest.kind in {"ACTION", "LOGIC", "CONTROL_FLOW"}
+    assert manifest.kind in {"ACTION", "LOGIC", "CONTROL_FLOW", "TRIGGER"}
     assert manifest.output_port_names({}), "a node must have a port to fire"
     names = [field.name for field in manifest.config]
     assert len(names) == len(set(names))

@@ -16,9 +16,10 @@ from runnel.cli.serve import load_settings
 from runnel.services.errors import InvalidInput, ServiceError
 
 if TYPE_CHECKING:
+    from runnel.platform import Platform
     from runnel.services.accounts import AccountService
 
-__all__ = ["AsJson", "DataDir", "fail", "format_time", "with_accounts"]
+__all__ = ["AsJson", "DataDir", "fail", "format_time", "with_accounts", "with_platform"]
 
 _T = TypeVar("_T")
 
@@ -42,6 +43,15 @@ def with_accounts(data_dir: Path | None, use: Callable[[AccountService], Awaitab
     """Open the data directory's store (no worker), make sure the owner exists (so that the
     first admin is always the owner), run ``use``, close it. Service errors become usage
     problems."""
+
+    async def accounts(platform: Platform) -> _T:
+        return await use(platform.accounts)
+
+    return with_platform(data_dir, accounts)
+
+
+def with_platform(data_dir: Path | None, use: Callable[[Platform], Awaitable[_T]]) -> _T:
+    """``with_accounts`` for commands that need more than the accounts."""
     from runnel.platform import Platform
 
     settings = load_settings(data_dir=data_dir)
@@ -51,7 +61,7 @@ def with_accounts(data_dir: Path | None, use: Callable[[AccountService], Awaitab
         platform = await Platform.open(config)
         try:
             await platform.accounts.ensure_owner(settings.data_dir)
-            return await use(platform.accounts)
+            return await use(platform)
         finally:
             await platform.stop()
 

@@ -1,5 +1,5 @@
 """The ``runnel`` command: ``run``, ``validate``, ``nodes``, ``serve``, ``worker``,
-``migrate`` and ``keys``."""
+``engine``, ``migrate``, ``keys`` and ``users``."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import typer
 from rich.console import Console
 
 from runnel.cli.catalog import catalog, catalog_table
+from runnel.cli.engine import engine_command
 from runnel.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EXIT_WAITING, UsageProblem
 from runnel.cli.inputs import parse_inputs
 from runnel.cli.keys import keys_app
@@ -302,6 +303,7 @@ def migrate_command(
     raise typer.Exit(code)
 
 
+app.command("engine")(engine_command)
 app.add_typer(keys_app, name="keys")
 app.add_typer(users_app, name="users")
 

@@ -21,6 +21,7 @@ BUILTIN_FAMILIES = (
     "runnel.nodes.data",
     "runnel.nodes.human",
     "runnel.nodes.notify",
+    "runnel.nodes.trigger",
 )
 
 

@@ -1,7 +1,8 @@
 """What connected engines must hear at once, as a port the realtime layer implements.
 
 The services announce changes here (a share granted or revoked, a token reset, an engine
-deleted or renamed, the kill-switch list changed); whatever holds the engines' sockets (the
+deleted or renamed, the kill-switch list changed; the gateway, an engine's connection
+ending); whatever holds the engines' sockets (the
 gateway's Socket.IO ``/engine-socket``) listens and pushes ``force_refresh_auth_list``,
 ``force_sync_kill_switch`` or a disconnect. Without a listener the events go nowhere: the
 services never wait on a socket.
@@ -17,6 +18,7 @@ from typing import Protocol
 __all__ = [
     "AuthListChanged",
     "EngineDeleted",
+    "EngineDisconnected",
     "EngineEvent",
     "EngineEventHub",
     "EngineEvents",
@@ -61,7 +63,23 @@ class KillSwitchChanged:
     component_ids: tuple[str, ...]
 
 
-EngineEvent = AuthListChanged | EngineTokenReset | EngineDeleted | EngineRenamed | KillSwitchChanged
+@dataclass(frozen=True, slots=True)
+class EngineDisconnected:
+    """The engine's gateway connection ended at ``at`` (unix seconds), on the process that
+    held it: the others stop showing it online from its last report."""
+
+    engine_id: str
+    at: float
+
+
+EngineEvent = (
+    AuthListChanged
+    | EngineTokenReset
+    | EngineDeleted
+    | EngineRenamed
+    | KillSwitchChanged
+    | EngineDisconnected
+)
 
 #: Receives every engine event; must not raise for long (errors are logged and dropped).
 EngineListener = Callable[[EngineEvent], Awaitable[None]]
@@ -74,10 +92,20 @@ class EngineEvents(Protocol):
 
 
 class EngineEventHub:
-    """The in-process implementation: hands each event to every listener, in order."""
+    """The in-process implementation: hands each event to every listener, in order.
+
+    With several processes (PostgreSQL), a relay (``relay_to``;
+    ``runnel.services.engine_event_relay``) also sends each event this process announces
+    to the others, and hands theirs to ``receive``: every process's listeners hear every
+    change, wherever it was made."""
 
     def __init__(self) -> None:
         self._listeners: list[EngineListener] = []
+        self._relay: EngineListener | None = None
+
+    def relay_to(self, relay: EngineListener | None) -> None:
+        """Send the events announced here on with ``relay`` too (None: no longer)."""
+        self._relay = relay
 
     def listen(self, listener: EngineListener) -> Callable[[], None]:
         """Add ``listener``; returns a function that removes it."""
@@ -90,6 +118,18 @@ class EngineEventHub:
         return remove
 
     async def notify(self, event: EngineEvent) -> None:
+        """A change made in this process: this process's listeners, then the relay."""
+        await self.receive(event)
+        relay = self._relay
+        if relay is not None:
+            try:
+                await relay(event)
+            except Exception:
+                log.exception("engine event relay failed on %r", event)
+
+    async def receive(self, event: EngineEvent) -> None:
+        """Hand ``event`` to this process's listeners only (the relay calls this with
+        the events of other processes)."""
         for listener in list(self._listeners):
             try:
                 await listener(event)

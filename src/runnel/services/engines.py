@@ -15,12 +15,13 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, Protocol
 
 from runnel.auth.engine_tokens import looks_like_engine_token, new_engine_token
 from runnel.auth.sealing import SealBroken, Sealer
 from runnel.auth.tokens import digests_match, token_digest
 from runnel.services.engine_access import EngineAccess
+from runnel.services.engine_access_cache import EngineAccessCache
 from runnel.services.engine_events import (
     EngineDeleted,
     EngineEvents,
@@ -35,6 +36,8 @@ __all__ = [
     "CLAIM_WINDOW_SECONDS",
     "ONLINE_SECONDS",
     "EngineInfo",
+    "EngineLinkState",
+    "EngineLinkView",
     "EngineService",
     "SharedEngine",
     "check_engine_name",
@@ -42,7 +45,8 @@ __all__ = [
 
 #: How long a token parked by ``select_for_auth`` waits for its claim.
 CLAIM_WINDOW_SECONDS: Final = 300.0
-#: An engine heard from this recently is online (it reports every 10 s).
+#: An engine heard from this recently is online (it reports every 10 s), when no
+#: connection of this process says otherwise (``EngineService.links``).
 ONLINE_SECONDS: Final = 120.0
 MAX_ENGINE_NAME_CHARS: Final = 64
 #: Letters and digits of any script, spaces and a few separators; no control characters,
@@ -69,6 +73,30 @@ class EngineInfo:
     @property
     def status(self) -> str:
         return "online" if self.online else "offline"
+
+
+@dataclass(frozen=True, slots=True)
+class EngineLinkState:
+    """An engine's gateway connection as this process knows it."""
+
+    #: It has a live connection to this process now.
+    linked: bool
+    #: When its last connection to this process ended (``EngineService`` clock).
+    ended_at: float | None = None
+
+
+class EngineLinkView(Protocol):
+    """Who holds the engines' gateway connections in this process (the realtime
+    gateway's ``/engine-socket``), so that the status is the live one."""
+
+    @property
+    def exclusive(self) -> bool:
+        """No other process holds engine connections (one process on SQLite)."""
+        ...
+
+    def link_state(self, engine_id: str) -> EngineLinkState | None:
+        """None: the engine never connected to this process."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,12 +140,24 @@ class EngineService:
         events: EngineEvents,
         sealer: Sealer,
         clock: Callable[[], float] = time.time,
+        *,
+        access_cache: EngineAccessCache | None = None,
     ) -> None:
         self.store = store
         self.access = access
         self.events = events
+        #: Who may use an engine, remembered for the realtime deliveries (its owner
+        #: forgets an engine's answers on the events that change them).
+        self.access_cache = access_cache or EngineAccessCache(store, access)
         self._sealer = sealer
         self._clock = clock
+        #: Set by whatever holds the engines' gateway connections in this process (None:
+        #: the status comes from when an engine was last seen).
+        self.links: EngineLinkView | None = None
+
+    def now(self) -> float:
+        """This service's clock (the times it stores)."""
+        return self._clock()
 
     # -- the owner's engines ----------------------------------------------------------
 
@@ -251,6 +291,11 @@ class EngineService:
         users it is shared with."""
         return await self.store.engine_authorized_addresses(engine_id)
 
+    async def cached_authorized_addresses(self, engine_id: str) -> frozenset[str]:
+        """``authorized_addresses``, remembered for a moment (``access_cache``): for the
+        checks made on every delivery."""
+        return await self.access_cache.authorized_addresses(engine_id)
+
     async def record_seen(self, engine_id: str, internal_api_url: str | None = None) -> None:
         """An engine reported in (and where it answers the gateway, when given)."""
         if not await self.store.record_engine_seen(engine_id, self._clock(), internal_api_url):
@@ -295,9 +340,29 @@ class EngineService:
 
     # -- plumbing ---------------------------------------------------------------------
 
+    def _online(self, engine: EngineRecord) -> bool:
+        """The embedded engine always; a remote one while it is connected to this
+        process's gateway socket, not once its connection here ended (unless another
+        process saw it since), else when it was seen in the last ``ONLINE_SECONDS``
+        (connected to another process: several API processes on PostgreSQL)."""
+        if engine.embedded:
+            return True
+        seen = engine.last_seen_at
+        links = self.links
+        if links is not None:
+            state = links.link_state(engine.id)
+            if state is not None and state.linked:
+                return True
+            if links.exclusive:
+                return False
+            ended = state.ended_at if state is not None else None
+            if ended is not None and (seen is None or seen <= ended):
+                return False
+        return seen is not None and self._clock() - seen < ONLINE_SECONDS
+
     def _info(self, engine: EngineRecord) -> EngineInfo:
         seen = engine.last_seen_at
-        online = engine.embedded or (seen is not None and self._clock() - seen < ONLINE_SECONDS)
+        online = self._online(engine)
         return EngineInfo(
             id=engine.id,
             name=engine.name,

@@ -30,6 +30,7 @@ __all__ = [
     "ShareLevel",
     "ShareLink",
     "ShareLinkService",
+    "check_grant",
     "parse_share_level",
 ]
 
@@ -60,6 +61,23 @@ _GRANTS: Final = {
     ShareLevel.VIEW_RUN: frozenset({PresetAction.LOAD, PresetAction.RUN}),
     ShareLevel.VIEW_EDIT_RUN: frozenset({PresetAction.LOAD, PresetAction.RUN, PresetAction.SAVE}),
 }
+
+
+def check_grant(
+    grant: ShareGrant, owner: str | None, preset_name: str, action: PresetAction
+) -> ShareGrant:
+    """The one rule of what a resolved link lets its holder do: ``grant`` if it is for
+    ``preset_name`` of ``owner`` (a user id or an address; None: whoever owns the link) and
+    its level allows ``action``; ``Forbidden`` otherwise."""
+    if owner is not None:
+        owner_key = owner.strip().lower()
+        if owner_key not in {grant.owner_id.lower(), (grant.owner_address or "").lower()}:
+            raise Forbidden("This share link is for another owner's workflow")
+    if grant.preset_name != preset_name:
+        raise Forbidden("This share link is for another workflow")
+    if not grant.level.allows(action):
+        raise Forbidden(f"This share link ({grant.level.value}) does not allow {action.value}")
+    return grant
 
 
 def parse_share_level(value: object) -> ShareLevel:
@@ -174,16 +192,7 @@ class ShareLinkService:
         """The grant of ``token`` if it is for ``preset_name`` of ``owner`` (a user id or
         an address; None: whoever owns the link) and its level allows ``action``.
         ``NotFound`` for an unknown link, ``Forbidden`` otherwise."""
-        grant = await self.resolve(token)
-        if owner is not None:
-            owner_key = owner.strip().lower()
-            if owner_key not in {grant.owner_id.lower(), (grant.owner_address or "").lower()}:
-                raise Forbidden("This share link is for another owner's workflow")
-        if grant.preset_name != preset_name:
-            raise Forbidden("This share link is for another workflow")
-        if not grant.level.allows(action):
-            raise Forbidden(f"This share link ({grant.level.value}) does not allow {action.value}")
-        return grant
+        return check_grant(await self.resolve(token), owner, preset_name, action)
 
     def _link(self, record: ShareLinkRecord) -> ShareLink:
         try:

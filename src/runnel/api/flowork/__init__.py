@@ -18,6 +18,7 @@ from runnel.api.flowork import (
     system,
     user_state,
 )
+from runnel.api.flowork.engine_socket import engine_socket_routes
 from runnel.api.flowork.errors import render_error
 from runnel.api.flowork.schemas import (
     FloworkDisabledComponentAdd,
@@ -31,6 +32,7 @@ from runnel.api.flowork.schemas import (
     FloworkShareLinkUpdate,
     FloworkVariableData,
 )
+from runnel.services.core_engine import CoreEngine
 
 __all__ = [
     "DOCUMENTED_BODIES",
@@ -59,9 +61,17 @@ DOCUMENTED_BODIES = (
 
 
 def include_routes(app: FastAPI) -> None:
-    """Mount every gateway route but the catch-all proxy (``include_catch_all``)."""
+    """Mount every gateway route but the catch-all proxy (``include_catch_all``), and the
+    embedded engine's Core Engine socket (``/`` and ``/engine/ws``)."""
     for module in (identity, engines, sharing, share_links, user_state, system, proxy):
         app.include_router(module.router)
+    state: ApiState = app.state.runnel
+    app.router.routes.extend(engine_socket_routes(lambda: _embedded_engine(state)))
+
+
+def _embedded_engine(state: ApiState) -> CoreEngine | None:
+    platform = state.platform
+    return None if platform is None else platform.core_engine
 
 
 def include_catch_all(app: FastAPI) -> None:
@@ -77,3 +87,5 @@ async def start(state: ApiState) -> None:
     await platform.flowork.bootstrap(
         owner.user_id if owner is not None else None, state.settings.owner_address
     )
+    # The embedded engine's Core Engine (its socket and the gateway's relay use it).
+    await platform.start_embedded_engine()

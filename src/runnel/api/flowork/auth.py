@@ -30,11 +30,13 @@ from runnel.services.identities import FloworkUser
 __all__ = [
     "AdminCaller",
     "GatewaySecret",
+    "GatewaySecretOrEngine",
     "Signature",
     "SignedEngine",
     "SignedUser",
     "require_admin",
     "require_gateway_secret",
+    "require_gateway_secret_or_engine",
     "require_signature",
     "require_signed_engine",
     "require_signed_user",
@@ -136,6 +138,19 @@ def require_gateway_secret(request: Request, key: Annotated[str | None, Depends(
     _check_secret(state.settings.gateway_secret_token, key)
 
 
+async def require_gateway_secret_or_engine(
+    request: Request,
+    key: Annotated[str | None, Depends(_api_key)],
+    token: Annotated[str | None, Depends(_engine_token)],
+) -> None:
+    """The gateway secret, or the token of a registered engine: a separate engine
+    (``runnel engine``) reads what it needs with its own token, never the secret."""
+    if token and not key:
+        await require_signed_engine(request, token)
+        return
+    require_gateway_secret(request, key)
+
+
 def _check_secret(configured: str | None, presented: str | None) -> None:
     check = check_shared_secret(configured, presented)
     if check is SecretCheck.CLOSED:
@@ -172,5 +187,7 @@ Signature = Annotated[VerifiedSignature, Depends(require_signature)]
 SignedEngine = Annotated[EngineInfo, Depends(require_signed_engine)]
 #: A route dependency: the gateway secret.
 GatewaySecret = Depends(require_gateway_secret)
+#: A route dependency: the gateway secret or an engine's token.
+GatewaySecretOrEngine = Depends(require_gateway_secret_or_engine)
 #: A route parameter for an operator (see ``require_admin``).
 AdminCaller = Annotated[str, Depends(require_admin)]

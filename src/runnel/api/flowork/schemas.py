@@ -172,6 +172,9 @@ class FloworkShareResolved(_Doc):
 
 class FloworkAuthInfo(_Doc):
     authorized_addresses: list[str] = Field(description="Lower-case: the owner and shared users")
+    owner_address: str | None = Field(
+        default=None, description="runnel addition: the owner's lower-case address (or null)"
+    )
 
 
 class FloworkClaimedToken(_Doc):

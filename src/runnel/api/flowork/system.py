@@ -1,6 +1,7 @@
 """Internal and system routes: the public health check, what engines fetch with their
-token (``get-engine-auth-info``) or the gateway secret (``claim-token``, the kill-switch
-list), and the operators' routes that edit the kill switch."""
+token (``get-engine-auth-info``, the kill-switch list) or the gateway secret
+(``claim-token``, the kill-switch list), and the operators' routes that edit the kill
+switch."""
 
 from __future__ import annotations
 
@@ -15,7 +16,12 @@ from runnel.api.common.openapi import body_schema, error_responses
 from runnel.api.common.problems import ApiProblem
 from runnel.api.common.state import get_state
 from runnel.api.common.version import runnel_version
-from runnel.api.flowork.auth import AdminCaller, GatewaySecret, SignedEngine
+from runnel.api.flowork.auth import (
+    AdminCaller,
+    GatewaySecret,
+    GatewaySecretOrEngine,
+    SignedEngine,
+)
 from runnel.api.flowork.schemas import (
     FloworkAuthInfo,
     FloworkClaimedToken,
@@ -50,9 +56,17 @@ async def health() -> Response:
     summary="Who may use this engine (engine token)",
 )
 async def auth_info(request: Request, engine: SignedEngine) -> Response:
-    """The lower-case addresses of the engine's owner and of the users it is shared with."""
-    engines = get_state(request).ready_platform.flowork.engines
-    return JsonResponse({"authorized_addresses": await engines.authorized_addresses(engine.id)})
+    """The lower-case addresses of the engine's owner and of the users it is shared with;
+    ``owner_address`` (a runnel addition) tells the owner apart (null while the owner has
+    no address)."""
+    flowork = get_state(request).ready_platform.flowork
+    owner = await flowork.identities.user_ref(engine.owner_id)
+    return JsonResponse(
+        {
+            "authorized_addresses": await flowork.engines.authorized_addresses(engine.id),
+            "owner_address": owner.address.lower() if owner.address else None,
+        }
+    )
 
 
 @router.get(
@@ -75,12 +89,13 @@ async def claim_token(
 @router.get(
     "/system/disabled-components",
     response_model=list[str],
-    dependencies=[GatewaySecret],
+    dependencies=[GatewaySecretOrEngine],
     responses=error_responses(FloworkError, 401, 403, 429),
-    summary="The kill-switch list (gateway secret)",
+    summary="The kill-switch list (gateway secret or engine token)",
 )
 async def disabled_components(request: Request) -> Response:
-    """The ids of the components disabled everywhere, as a plain array."""
+    """The ids of the components disabled everywhere, as a plain array. For the gateway
+    secret (``X-API-Key``) or a registered engine's token (``X-Engine-Token``)."""
     return JsonResponse(await _kill_switch(request).component_ids())
 
 

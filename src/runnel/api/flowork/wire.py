@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from runnel.api.common.times import iso_utc_or_none as iso
-from runnel.model.execution import ExecutionStatus
+from runnel.services.core_engine.job_events import FLOWORK_STATUS
 from runnel.services.dashboard import DashboardSummary, PeriodCounts
 from runnel.services.engine_sharing import EngineShare
 from runnel.services.engines import EngineInfo, SharedEngine
@@ -30,17 +30,6 @@ __all__ = [
     "shared_engine_json",
     "variable_json",
 ]
-
-#: runnel's execution statuses as Flowork names them.
-FLOWORK_STATUS = {
-    ExecutionStatus.QUEUED: "QUEUED",
-    ExecutionStatus.RUNNING: "RUNNING",
-    ExecutionStatus.PAUSED: "PAUSED",
-    ExecutionStatus.WAITING: "WAITING",
-    ExecutionStatus.SUCCEEDED: "SUCCEEDED",
-    ExecutionStatus.FAILED: "FAILED",
-    ExecutionStatus.CANCELLED: "STOPPED",
-}
 
 
 def profile_json(profile: Profile) -> dict[str, Any]:
