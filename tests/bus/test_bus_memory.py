@@ -253,3 +253,28 @@ def test_encode_cache_encodes_once_per_event_and_format() -> None:
     assert len(cache) == 3
     with pytest.raises(ValueError, match="max_entries"):
         EncodeCache(0)
+
+
+async def test_async_for_reads_queued_events_then_lagged_then_live_ones() -> None:
+    bus = MemoryBus()
+    subscription = bus.subscribe(max_queue=2)
+    for seq in range(1, 5):  # 1-2 queued, 3-4 missed
+        bus.publish(event(seq=seq))
+    items: list[object] = []
+
+    async def consume() -> None:
+        async for item in subscription:
+            items.append(item)
+            if len(items) == 4:
+                return
+
+    consumer = asyncio.create_task(consume())
+    await asyncio.sleep(0)  # it reads what is queued, then waits
+    bus.publish(event(seq=5))  # wakes it
+    await asyncio.wait_for(consumer, 1)
+    assert items == [
+        event(seq=1),
+        event(seq=2),
+        Lagged(missed=2, execution_ids=frozenset({"ex"})),
+        event(seq=5),
+    ]

@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import stat
+import time
 from dataclasses import fields
 from pathlib import Path
+from typing import Any
 
 import pytest
 from argon2 import PasswordHasher
@@ -15,6 +17,7 @@ from runnel.auth.passwords import Passwords
 from runnel.auth.tokens import issue_token
 from runnel.services.accounts import (
     ADMIN_TOKEN_FILE,
+    AUTH_CACHE_SECONDS,
     AccountService,
     ApiKeyInfo,
     Principal,
@@ -200,6 +203,55 @@ async def test_a_revoked_key_is_refused_at_once(accounts: AccountService) -> Non
     assert revoked.revoked
     with pytest.raises(NotFound):
         await accounts.revoke_api_key(bob, info.id)
+
+
+async def test_a_verified_key_is_remembered_for_a_short_while(
+    accounts: AccountService, store: SqlStore, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    bob = await member(accounts)
+    info, token = await accounts.create_api_key(bob, "k")
+    principal = await accounts.authenticate_token(token)
+    # Revoked by another process: this one trusts the key until AUTH_CACHE_SECONDS passed.
+    other = AccountService(store, SIGNING_KEY, clock)
+    await other.revoke_api_key(bob, info.id)
+    reads = 0
+    read = store.api_key_for_auth
+
+    async def counted(key_id: str) -> Any:
+        nonlocal reads
+        reads += 1
+        return await read(key_id)
+
+    monkeypatch.setattr(store, "api_key_for_auth", counted)
+    assert await accounts.authenticate_token(token) == principal
+    assert reads == 0
+    now = time.monotonic()
+    monkeypatch.setattr(time, "monotonic", lambda: now + AUTH_CACHE_SECONDS)
+    with pytest.raises(Unauthorized, match="API key revoked"):
+        await accounts.authenticate_token(token)
+    assert reads == 1
+
+
+async def test_a_remembered_key_still_expires_and_can_be_forgotten(
+    accounts: AccountService, store: SqlStore, clock: FakeClock
+) -> None:
+    bob = await member(accounts)
+    _, token = await accounts.create_api_key(bob, "k", expires_at=START + 60)
+    _, other_token = await accounts.create_api_key(bob, "other")
+    await accounts.authenticate_token(token)
+    await accounts.authenticate_token(other_token)
+    clock.now = START + 60
+    with pytest.raises(Unauthorized, match="API key expired"):
+        await accounts.authenticate_token(token)
+    await store.set_user_disabled(bob, True)
+    await accounts.authenticate_token(other_token)  # remembered
+    accounts.forget_verified(user_id=bob)
+    with pytest.raises(Unauthorized, match="User disabled"):
+        await accounts.authenticate_token(other_token)
+    # Without the memory every use reads the store.
+    uncached = AccountService(store, SIGNING_KEY, clock, auth_cache_seconds=0)
+    with pytest.raises(Unauthorized, match="User disabled"):
+        await uncached.authenticate_token(other_token)
 
 
 async def test_revoke_is_refused_for_someone_elses_key(accounts: AccountService) -> None:

@@ -210,3 +210,41 @@ async def test_graceful_stop_releases_what_is_still_running(store: SqlStore, nod
     assert await store.claim("next", 30) == execution.id
     runs = {run.node_id: run for run in await store.node_runs(execution.id)}
     assert runs["d1"].status is NodeStatus.SUCCEEDED
+
+
+async def test_a_stop_during_a_claim_releases_what_it_took(
+    store: SqlStore, node0: Node0, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim takes several executions at once: a worker stopped while it is on its way
+    gives them all back, instead of holding them until their leases run out."""
+    saved = await store.save_workflow(chain("quick", 1))
+    ids = []
+    for i in range(3):
+        execution = await store.create_execution(
+            Execution(id=f"q-{i}", workflow_id=saved.id, workflow_version=saved.version),
+            enqueue=True,
+        )
+        ids.append(execution.id)
+    entered = asyncio.Event()
+    proceed = asyncio.Event()
+    claim_many = store.claim_many
+
+    async def slow_claim(worker_id: str, lease_seconds: float, limit: int) -> list[Execution]:
+        claimed = await claim_many(worker_id, lease_seconds, limit)
+        entered.set()
+        await proceed.wait()
+        return claimed
+
+    monkeypatch.setattr(store, "claim_many", slow_claim)
+    await node0.worker.start()
+    async with asyncio.timeout(10):
+        await entered.wait()
+    stopping = asyncio.create_task(node0.worker.stop(grace=0))
+    await asyncio.sleep(0.05)
+    proceed.set()
+    await stopping
+    assert node0.worker.running == 0
+    for execution_id in ids:
+        released = await store.get_execution(execution_id)
+        assert released is not None and released.status is ExecutionStatus.QUEUED
+    assert {x.id for x in await store.claim_many("next", 30, limit=10)} == set(ids)

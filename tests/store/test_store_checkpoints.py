@@ -11,6 +11,7 @@ from runnel.engine.ports import Checkpoint, ExecutionUpdate
 from runnel.model import (
     ApprovalDecision,
     EventType,
+    Execution,
     ExecutionStatus,
     NodeError,
     NodeRun,
@@ -19,7 +20,7 @@ from runnel.model import (
 from runnel.store import ConflictError, ExecutionNotFound, SqlStore
 
 from .conftest import NewExecution
-from .helpers import event, node_checkpoint, running
+from .helpers import event, node_checkpoint, running, simple_workflow
 
 
 async def test_a_checkpoint_is_stored_whole(store: SqlStore, new_execution: NewExecution) -> None:
@@ -186,3 +187,45 @@ async def test_decisions_first_one_wins_and_checkpoints_keep_it(
     (run,) = await store.node_runs("x")
     assert (run.status, run.decision) == (NodeStatus.SUCCEEDED, approve)
     assert not await store.record_decision("x", "b", approve)  # not waiting any more
+
+
+async def test_a_discarded_execution_leaves_no_rows(
+    store: SqlStore, new_execution: NewExecution
+) -> None:
+    await new_execution("x")
+    await new_execution("y")
+    await store.save(node_checkpoint("x", "a", 1, execution=running()))
+    await store.save(node_checkpoint("y", "a", 1, execution=running()))
+    # The discard and a write of the same execution in one group commit: both go.
+    writes = store.submit(node_checkpoint("x", "b", 2))
+    gone = store.submit(Checkpoint("x", "wf", final=True, discard=True))
+    await asyncio.gather(writes, gone)
+    assert await store.get_execution("x") is None
+    assert await store.node_runs("x") == [] and await store.events("x") == []
+    # Another execution is untouched.
+    assert len(await store.node_runs("y")) == 1 and len(await store.events("y")) == 1
+
+
+async def test_the_first_checkpoint_may_create_the_execution(store: SqlStore) -> None:
+    workflow = await store.save_workflow(simple_workflow())
+    created = Execution("x", workflow.id, workflow.version, status=ExecutionStatus.RUNNING)
+    first = node_checkpoint("x", "a", 1, execution=running(100.0))
+    await store.submit(
+        Checkpoint(
+            "x",
+            "wf",
+            create=created,
+            node_runs=first.node_runs,
+            events=first.events,
+            execution=first.execution,
+        )
+    )
+    execution = await store.get_execution("x")
+    assert execution is not None
+    assert (execution.status, execution.started_at) == (ExecutionStatus.RUNNING, 100.0)
+    assert [run.node_id for run in await store.node_runs("x")] == ["a"]
+
+
+async def test_submit_fails_like_save_for_an_unknown_execution(store: SqlStore) -> None:
+    with pytest.raises(ExecutionNotFound):
+        await store.submit(Checkpoint("nope", "wf", execution=running()))

@@ -1,10 +1,13 @@
 """The ASGI app: ``create_app(platform)``, ``create_served_app(settings)`` and, for
 ``uvicorn runnel.api.app:app``, a module-level ``app`` built lazily from ``Settings()``.
 
-Layout of every app: middlewares (outermost first) HTTP metrics, request id, CORS (any
-origin, no credentials), body size limit; one exception handler for everything, rendering
-each problem in the format of the dialect that owns the path; the shared routes
-(``/metrics``) and each dialect's routes; OpenAPI at ``/openapi.json`` and ``/docs``.
+Layout of every app: middlewares (outermost first) the Flowork gateway's Socket.IO
+(``/socket.io`` and ``/api/socket.io``, ``runnel.api.flowork.realtime``), HTTP metrics,
+request id, CORS (any origin, no credentials), body size limit; one exception handler for
+everything, rendering each problem in the format of the dialect that owns the path; the
+shared routes (``/metrics``) and each dialect's routes; OpenAPI at ``/openapi.json`` and
+``/docs``. ``POST /webhooks/...`` skips the router: the app hands it to its ASGI fast path
+(``runnel.api.flowengine.webhook_asgi``: the same HTTP middlewares around the same route).
 """
 
 from __future__ import annotations
@@ -15,32 +18,42 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute
+from starlette.types import Receive, Scope, Send
 
 from runnel.api import flow8, flowengine, flowork
 from runnel.api.common import routes as common_routes
 from runnel.api.common.bodylimit import BodyLimitMiddleware
 from runnel.api.common.metrics import HttpMetricsMiddleware
 from runnel.api.common.openapi import install_openapi
-from runnel.api.common.problems import ErrorFormats, problem_from_exception
+from runnel.api.common.problems import ErrorFormats
 from runnel.api.common.requestid import RequestIdMiddleware
 from runnel.api.common.state import ApiState, get_state
 from runnel.api.common.version import runnel_version
+from runnel.api.flowengine.webhook_asgi import WebhookFastPath
+from runnel.api.flowengine.webhook_asgi import takes as takes_webhook
+from runnel.api.flowork.realtime import RealtimeGateway, socketio_layer
 from runnel.auth.ratelimit import RateLimiter
+from runnel.heap import settled_heap
 from runnel.platform import Platform
 from runnel.services.accounts import OwnerBootstrap
 from runnel.services.errors import ServiceError
 from runnel.settings import Settings
 
-__all__ = ["OnReady", "create_app", "create_served_app", "drain"]
+__all__ = ["OnReady", "RunnelApp", "create_app", "create_served_app", "drain"]
 
 #: Called once the served app's platform is open and started, before the first request:
 #: ``(platform, bootstrap)``, ``bootstrap`` being the owner's first key (first start only).
 OnReady = Callable[[Platform, OwnerBootstrap | None], None]
+
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 _DESCRIPTION = """\
 runnel's Flow Engine API (seed 004) with its roadmap done: execution history, workflow
@@ -66,7 +79,7 @@ def create_app(platform: Platform, settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with _serving(state):
+        async with _serving(state, app.state.realtime):
             yield
 
     return _build(state, lifespan)
@@ -74,8 +87,9 @@ def create_app(platform: Platform, settings: Settings | None = None) -> FastAPI:
 
 def create_served_app(settings: Settings, on_ready: OnReady | None = None) -> FastAPI:
     """The app ``runnel serve`` runs: its lifespan opens the platform from ``settings``,
-    creates the owner on first start, starts the embedded worker, and at shutdown finishes
-    or checkpoints running executions and closes the store."""
+    creates the owner on first start, starts the embedded worker, keeps the startup heap out
+    of the garbage collector's way while serving (``runnel.heap.settled_heap``), and at shutdown
+    finishes or checkpoints running executions and closes the store."""
     state = _new_state(settings)
 
     @contextlib.asynccontextmanager
@@ -87,8 +101,9 @@ def create_served_app(settings: Settings, on_ready: OnReady | None = None) -> Fa
             state.platform = platform
             if on_ready is not None:
                 on_ready(platform, bootstrap)
-            async with _serving(state):
-                yield
+            async with _serving(state, app.state.realtime):
+                with settled_heap():
+                    yield
         finally:
             state.platform = None
             await platform.stop()
@@ -118,42 +133,69 @@ def _new_state(settings: Settings) -> ApiState:
 
 
 @contextlib.asynccontextmanager
-async def _serving(state: ApiState) -> AsyncIterator[None]:
+async def _serving(state: ApiState, realtime: RealtimeGateway) -> AsyncIterator[None]:
     platform = state.ready_platform
     if state.settings.no_auth:
         state.anonymous = await platform.accounts.owner_principal()
     await flowork.start(state)
     observer = state.metrics.start_observer(platform.bus)
+    await realtime.start()
     try:
         yield
     finally:
+        await realtime.stop()
         await state.metrics.stop_observer(observer)
+
+
+class RunnelApp(FastAPI):
+    """FastAPI, with ``POST /webhooks/...`` answered by its ASGI fast path
+    (``runnel.api.flowengine.webhook_asgi``) before anything else sees it."""
+
+    webhook_fast_path: WebhookFastPath | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        fast_path = self.webhook_fast_path
+        if fast_path is not None and takes_webhook(scope):
+            scope["app"] = self
+            await fast_path(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
 
 
 def _build(state: ApiState, lifespan: Any) -> FastAPI:
     settings = state.settings
-    app = FastAPI(
+    realtime = RealtimeGateway(state)
+    # The HTTP middlewares (outermost first), also around the webhook fast path.
+    http_layers = [
+        Middleware(HttpMetricsMiddleware, metrics=state.metrics),
+        Middleware(RequestIdMiddleware),
+        Middleware(
+            CORSMiddleware,
+            allow_origins=["*"],
+            allow_methods=["*"],
+            allow_headers=["*"],
+            allow_credentials=False,
+            expose_headers=["Retry-After", "X-Request-ID", "X-Workflow-Version"],
+        ),
+        Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes, formats=state.formats),
+    ]
+    app = RunnelApp(
         title="runnel",
         version=runnel_version(),
         description=_DESCRIPTION,
         lifespan=lifespan,
+        # No OpenTelemetry here: FastAPI would otherwise look for a provider (reading
+        # os.environ) on every request, about a tenth of a webhook's CPU.
+        telemetry=_NO_TELEMETRY,
         middleware=[
-            Middleware(HttpMetricsMiddleware, metrics=state.metrics),
-            Middleware(RequestIdMiddleware),
-            Middleware(
-                CORSMiddleware,
-                allow_origins=["*"],
-                allow_methods=["*"],
-                allow_headers=["*"],
-                allow_credentials=False,
-                expose_headers=["Retry-After", "X-Request-ID", "X-Workflow-Version"],
-            ),
-            Middleware(
-                BodyLimitMiddleware, max_bytes=settings.max_body_bytes, formats=state.formats
-            ),
+            # Outermost: the gateway's Socket.IO (/socket.io, /api/socket.io) answers
+            # before anything HTTP-specific (metrics, CORS, body limits) sees the request.
+            Middleware(socketio_layer, gateway=realtime),
+            *http_layers,
         ],
     )
     app.state.runnel = state
+    app.state.realtime = realtime
     for exception_type in (Exception, HTTPException, RequestValidationError, ServiceError):
         app.add_exception_handler(exception_type, _handle)
     app.include_router(common_routes.router)
@@ -162,6 +204,7 @@ def _build(state: ApiState, lifespan: Any) -> FastAPI:
     flow8.include_routes(app)
     # Last: it forwards every other /api/v1 path to the caller's engine.
     flowork.include_catch_all(app)
+    app.webhook_fast_path = WebhookFastPath(state, _webhook_route(), http_layers)
     install_openapi(
         app,
         (
@@ -173,11 +216,16 @@ def _build(state: ApiState, lifespan: Any) -> FastAPI:
     return app
 
 
+def _webhook_route() -> BaseRoute:
+    for route in flowengine.webhooks.router.routes:
+        if isinstance(route, APIRoute) and route.endpoint is flowengine.webhooks.webhook:
+            return route
+    raise LookupError("the app has no webhook route")
+
+
 async def _handle(request: Request, exc: Exception) -> Response:
     """The app's one exception handler: any exception -> the owning dialect's error."""
-    path = request.url.path
-    problem = problem_from_exception(exc, request.method, path)
-    return get_state(request).formats.render(path, problem)
+    return get_state(request).formats.render_exception(exc, request.method, request.url.path)
 
 
 _lazy_app: FastAPI | None = None

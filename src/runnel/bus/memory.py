@@ -118,7 +118,8 @@ class Subscription:
             return
         self._queue.append(event)
         self.delivered += 1
-        self._wake()
+        if self._waiter is not None:  # the consumer is idle: wake it (``_wake``)
+            self._wake()
 
     def _end(self) -> None:
         """The bus closed: the consumer reads what is queued, then iteration stops."""
@@ -173,6 +174,9 @@ class Subscription:
         return self
 
     async def __anext__(self) -> BusItem:
+        queue = self._queue
+        if queue:  # the common case while events flow: no waiting, no further call
+            return queue.popleft()
         return await self._next()
 
     async def _next(self) -> BusItem:

@@ -7,10 +7,14 @@ process A sees, live and in order, the events of an execution worker B runs: one
 sends its notifications in order over one connection, and PostgreSQL delivers them in that
 order.
 
-A notification carries at most 8000 bytes. An event that fits goes whole; a larger one is
-split into parts (delivered consecutively, reassembled by the receiver); one larger than
-``inline_limit`` goes as a reference (execution id, seq) that receivers read from the store
-through ``load_event`` (the bus does not import the store; the composition root passes it).
+A notification carries at most 8000 bytes. Events that fit are packed, consecutive ones
+together, into as few notifications as their sizes allow (one line each: the encoder's JSON
+never holds a raw newline); a larger one is split into parts (delivered consecutively,
+reassembled by the receiver); one larger than ``inline_limit`` goes as a reference
+(execution id, seq) that receivers read from the store through ``load_event`` (the bus does
+not import the store; the composition root passes it). Packing matters under load: a worker
+publishes about a dozen events per execution, and every notification costs the server, and
+each listening process, a queue entry and a wake-up of its own.
 
 The same connections carry the two other cross-process messages of the multi-node mode:
 ``runnel_work`` (something was queued: idle workers claim at once instead of polling) and
@@ -49,13 +53,16 @@ CONTROL_CHANNEL: Final = "runnel_control"
 _PART_BYTES: Final = 7800
 #: Notifications sent per statement (one round trip).
 _BATCH: Final = 500
+#: Events packed into one notification join with this (never inside a JSON text).
+_LINE: Final = "\n"
 #: How long a receiver looks for a referenced event not yet committed by its sender.
 _LOAD_WAIT_SECONDS: Final = 5.0
 
 # One round trip sends a whole batch; a function scan yields the rows in array order, so
 # the notifications are queued (and delivered) in the order they were published. Each
-# payload is unique (it carries a message number), so none is folded into another.
-_NOTIFY_MANY: Final = "SELECT pg_notify(c, p) FROM unnest(%s::text[], %s::text[]) AS t(c, p)"
+# payload is unique (it carries a message number), so none is folded into another. The
+# arrays go in binary: the text form escapes every quote of every JSON payload, in Python.
+_NOTIFY_MANY: Final = "SELECT pg_notify(c, p) FROM unnest(%b::text[], %b::text[]) AS t(c, p)"
 
 EncodeEvent = Callable[[Event], str]
 DecodeEvent = Callable[[str], Event]
@@ -90,7 +97,9 @@ class PostgresBus:
         #: Tells this process's notifications apart from the others' (never delivered twice).
         self.origin = uuid.uuid4().hex[:12]
         self._message_no = 0
-        self._outbox: list[tuple[str, str]] = []
+        #: (channel, payload, "", 0) to send; an event that may be packed with its neighbours
+        #: is (EVENTS_CHANNEL, None, its encoded body, its size in bytes) until ``_pack``.
+        self._outbox: list[tuple[str, str | None, str, int]] = []
         self._outbox_ready = asyncio.Event()
         self._parts: dict[tuple[str, str], list[str]] = {}
         self._listening = asyncio.Event()
@@ -184,13 +193,18 @@ class PostgresBus:
     def _queue(self, channel: str, payload: str) -> None:
         if self._closed:
             return
-        self._outbox.append((channel, payload))
+        self._outbox.append((channel, payload, "", 0))
         self._outbox_ready.set()
 
     def _send_event(self, event: Event) -> None:
-        head = self._next_message()
         body = self._encode(event)
-        size = len(body.encode())
+        size = len(body) if body.isascii() else len(body.encode())
+        if size <= _PART_BYTES and _LINE not in body:
+            # Packed with its neighbours when sent (``_pack``).
+            self._outbox.append((EVENTS_CHANNEL, None, body, size))
+            self._outbox_ready.set()
+            return
+        head = self._next_message()
         if size > self._inline_limit:
             self._queue(EVENTS_CHANNEL, f"{head}|ref|{event.seq}|{event.execution_id}")
             return
@@ -198,14 +212,44 @@ class PostgresBus:
         for index, part in enumerate(parts, 1):
             self._queue(EVENTS_CHANNEL, f"{head}|{index}/{len(parts)}|{part}")
 
+    def _pack(self, limit: int) -> list[tuple[str, str]]:
+        """Take up to ``limit`` notifications off the outbox, packing runs of whole events
+        into as few as fit in ``_PART_BYTES`` each. Order is kept."""
+        outbox = self._outbox
+        batch: list[tuple[str, str]] = []
+        taken = 0
+        while taken < len(outbox) and len(batch) < limit:
+            channel, payload, body, size = outbox[taken]
+            taken += 1
+            if payload is not None:
+                batch.append((channel, payload))
+                continue
+            lines = [body]
+            while taken < len(outbox):
+                _, next_payload, next_body, next_size = outbox[taken]
+                if next_payload is not None:
+                    break
+                grown = size + 1 + next_size
+                if grown > _PART_BYTES:
+                    break
+                lines.append(next_body)
+                size = grown
+                taken += 1
+            kind = "1/1" if len(lines) == 1 else f"pack/{len(lines)}"
+            batch.append((EVENTS_CHANNEL, f"{self._next_message()}|{kind}|{_LINE.join(lines)}"))
+        del outbox[:taken]
+        return batch
+
     async def _send_loop(self) -> None:
         connection: psycopg.AsyncConnection[object] | None = None
         try:
             while True:
                 await self._outbox_ready.wait()
                 self._outbox_ready.clear()
-                while self._outbox:
-                    batch = self._outbox[:_BATCH]
+                batch: list[tuple[str, str]] = []
+                while batch or self._outbox:
+                    if not batch:
+                        batch = self._pack(_BATCH)
                     try:
                         if connection is None or connection.closed:
                             connection = await psycopg.AsyncConnection.connect(
@@ -223,7 +267,7 @@ class PostgresBus:
                             return
                         await asyncio.sleep(0.5)
                         continue
-                    del self._outbox[: len(batch)]
+                    batch = []
                 if self._closed:
                     return
         finally:
@@ -270,11 +314,25 @@ class PostgresBus:
                 if self.on_control is not None:
                     self.on_control(execution_id, signal)
             elif channel == EVENTS_CHANNEL and origin != self.origin:
+                if rest.startswith("pack/"):
+                    self._unpack(rest)
+                    return
                 event = await self._event_from(origin, number, rest)
                 if event is not None:
                     self._deliver(event)
         except Exception:
             log.exception("event bus: a notification on %s could not be read", channel)
+
+    def _unpack(self, rest: str) -> None:
+        """Deliver the events of a packed notification, in order; a bad one alone is lost."""
+        _, body = _split(rest, 1)
+        for line in body.split(_LINE):
+            try:
+                event = self._decode(line)
+            except Exception:
+                log.exception("event bus: a packed event could not be read")
+                continue
+            self._deliver(event)
 
     async def _event_from(self, origin: str, number: str, rest: str) -> Event | None:
         kind, body = _split(rest, 1)

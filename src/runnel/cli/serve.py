@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from runnel.platform import Platform
     from runnel.services.accounts import OwnerBootstrap
 
-__all__ = ["load_settings", "masked_url", "serve"]
+__all__ = ["load_settings", "masked_url", "serve", "uvicorn_options"]
 
 
 def load_settings(**overrides: Any) -> Settings:
@@ -47,6 +47,18 @@ def masked_url(url: str) -> str:
     return f"{scheme}://{user}:***@{host}"
 
 
+def uvicorn_options(settings: Settings) -> dict[str, Any]:
+    """What every runnel server tells uvicorn beyond the app, the address and the lifespan:
+    logging, the graceful-shutdown bound, no Server header, the WebSocket frame limit."""
+    return {
+        "log_level": settings.log,
+        "access_log": settings.access_log,
+        "timeout_graceful_shutdown": int(settings.shutdown_timeout) or None,
+        "server_header": False,
+        "ws_max_size": settings.max_body_bytes,
+    }
+
+
 def _say(text: str) -> None:
     print(text, flush=True)
 
@@ -64,13 +76,22 @@ class _Started:
         self.bootstrap = bootstrap
 
 
-def _announce(server: uvicorn.Server, settings: Settings, bootstrap: OwnerBootstrap | None) -> None:
-    """Where the data is, the first admin token (once), and last where the server listens
-    (so that whoever waits for that line has the rest)."""
+def _announce(
+    server: uvicorn.Server,
+    settings: Settings,
+    bootstrap: OwnerBootstrap | None,
+    platform: Platform | None = None,
+) -> None:
+    """Where the data is, the embedded engine's id, the first admin token (once), and last
+    where the server listens (so that whoever waits for that line has the rest)."""
     from runnel.api.common.version import runnel_version
 
     _say(f"data: {settings.data_dir.resolve()}")
     _say(f"database: {masked_url(settings.effective_database_url)}")
+    embedded = platform.flowork.embedded_engine if platform is not None else None
+    if embedded is not None:
+        _say(f"embedded engine: {embedded.id}")
+        _write_engine_id(settings.data_dir, embedded.id)
     if settings.no_auth:
         _say("auth: OFF (--no-auth): every request is let in without credentials")
     if bootstrap is not None:
@@ -85,6 +106,17 @@ def _announce(server: uvicorn.Server, settings: Settings, bootstrap: OwnerBootst
             host, port = sock.getsockname()[:2]
             url = BindAddress(host, port).url()
             _say(f"runnel {runnel_version()} listening on {url} (API docs at {url}/docs)")
+
+
+def _write_engine_id(data_dir: Path, engine_id: str) -> None:
+    """``<data-dir>/engine-id``: the embedded engine's id, for scripts and the GUI's
+    ``?engineId=`` (the Core Engine socket of this server)."""
+    path = data_dir / "engine-id"
+    try:
+        if not path.exists() or path.read_text().strip() != engine_id:
+            path.write_text(engine_id + "\n")
+    except OSError as error:  # a read-only data dir still serves
+        logging.getLogger(__name__).warning("could not write %s: %s", path, error)
 
 
 def _after_shutdown(signum: int, frame: object) -> None:
@@ -123,7 +155,7 @@ def serve(bind: str | None, data_dir: Path | None, no_auth: bool, *, worker: boo
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets)
             if not self.should_exit:
-                _announce(self, settings, started.bootstrap)
+                _announce(self, settings, started.bootstrap, started.platform)
                 started.bootstrap = None
 
         async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
@@ -137,11 +169,7 @@ def serve(bind: str | None, data_dir: Path | None, no_auth: bool, *, worker: boo
         host=address.host,
         port=address.port,
         lifespan="on",
-        log_level=settings.log,
-        access_log=settings.access_log,
-        timeout_graceful_shutdown=int(settings.shutdown_timeout) or None,
-        server_header=False,
-        ws_max_size=settings.max_body_bytes,
+        **uvicorn_options(settings),
     )
     server = Server(config)
     # uvicorn shuts down gracefully on SIGINT and SIGTERM, then raises the signal again for

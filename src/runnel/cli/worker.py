@@ -13,6 +13,7 @@ from pathlib import Path
 
 from runnel.cli.errors import EXIT_OK, UsageProblem
 from runnel.cli.serve import load_settings, masked_url
+from runnel.heap import settled_heap
 from runnel.settings import Settings
 
 __all__ = ["check_startup", "migrate", "run_worker"]
@@ -103,7 +104,8 @@ async def _work(settings: Settings) -> None:
             f"runnel worker {worker_id} running up to {settings.worker_concurrency}"
             " executions at once"
         )
-        await stop.wait()
+        with settled_heap():
+            await stop.wait()
         _say("stopping: finishing running nodes, then releasing the rest")
     finally:
         await platform.stop()

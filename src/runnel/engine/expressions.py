@@ -798,7 +798,7 @@ _BUILDERS = (nodes.List, nodes.Tuple, nodes.Dict, nodes.Call, nodes.Filter)
 class _Expression:
     """One compiled ``{{ }}``."""
 
-    __slots__ = ("_env", "_root", "_walk", "references", "source")
+    __slots__ = ("_env", "_fast", "_root", "_walk", "references", "source")
 
     def __init__(self, env: _Sandbox, source: str, names: frozenset[str] | None) -> None:
         self.source = source
@@ -826,6 +826,7 @@ class _Expression:
         self._check_names(expr, stripped, names)
         self.references = _references(expr)
         self._walk = any(True for _ in _find_all(expr, _BUILDERS))
+        self._fast = _fast_path(expr, env.limits)
         body = [nodes.Assign(nodes.Name("result", "store"), _ConcatToCall().visit(expr))]
         template = nodes.Template(body, lineno=1)
         template.set_environment(env)
@@ -844,6 +845,12 @@ class _Expression:
                 raise _Syntax(source, f"unknown name {node.name!r}; {_known(names)}")
 
     def _run(self, scope: Mapping[str, Any]) -> Any:
+        fast = self._fast
+        if fast is not None:
+            try:
+                return fast(scope)
+            except Exception:  # anything unusual: the sandbox decides, below
+                pass
         context = _Context(self._env, scope)
         for _ in self._root(context):
             pass
@@ -911,6 +918,177 @@ def _references(expr: nodes.Expr) -> tuple[tuple[str, str | None], ...]:
         if id(name) not in bases and name.name not in _GLOBALS:
             found.append((name.name, None))
     return tuple(dict.fromkeys(found))
+
+
+# --------------------------------------------------------------------------------------------
+# The fast path of simple expressions
+
+
+class _Slow(Exception):
+    """The fast path met a case it does not handle: the compiled sandbox code decides."""
+
+
+Fast = Callable[[Mapping[str, Any]], Any]
+
+_NUMBERS: Final = frozenset({int, float})
+_SCALARS: Final = frozenset({int, float, str, bool, type(None)})
+_PLAIN_BINOPS: Final[Mapping[type[nodes.Node], Callable[[Any, Any], Any]]] = {
+    nodes.Sub: lambda a, b: a - b,
+    nodes.Div: lambda a, b: a / b,
+    nodes.FloorDiv: lambda a, b: a // b,
+}
+_COMPARISONS: Final[Mapping[str, Callable[[Any, Any], Any]]] = {
+    "eq": lambda a, b: a == b,
+    "ne": lambda a, b: a != b,
+    "lt": lambda a, b: a < b,
+    "lteq": lambda a, b: a <= b,
+    "gt": lambda a, b: a > b,
+    "gteq": lambda a, b: a >= b,
+}
+
+
+def _fast_path(expr: nodes.Expr, limits: _Limits) -> Fast | None:
+    """A plain-Python evaluator of ``expr`` when it is made only of names, constant keys and
+    indexes, arithmetic, comparisons, ``and``/``or``/``not`` and ``a if c else b``; else None.
+
+    It gives exactly what the sandbox's compiled code gives, or raises (``_Slow`` or any
+    error) so that the compiled code runs instead: it only takes the cases whose outcome is
+    plain (an object's existing key, an in-range list index, numbers within the limits) and
+    leaves every other one, errors included, to the sandbox. Expressions have no side
+    effects, so running the sandbox after a fast path gave up changes nothing.
+    """
+    try:
+        return _fast(expr, limits)
+    except (_Slow, RecursionError):
+        return None
+
+
+def _fast(expr: nodes.Node, limits: _Limits) -> Fast:
+    if isinstance(expr, nodes.Name) and expr.ctx == "load":
+        name = expr.name
+
+        def load(scope: Mapping[str, Any]) -> Any:
+            if name in scope:
+                return scope[name]
+            raise _Slow
+
+        return load
+    if isinstance(expr, nodes.Const):
+        value = expr.value
+        if type(value) not in _SCALARS:
+            raise _Slow
+        return lambda scope: value
+    if isinstance(expr, nodes.Getattr) and expr.ctx == "load":
+        return _fast_key(_fast(expr.node, limits), expr.attr)
+    if isinstance(expr, nodes.Getitem) and expr.ctx == "load":
+        arg = expr.arg
+        if not isinstance(arg, nodes.Const) or type(arg.value) not in (str, int):
+            raise _Slow
+        return _fast_key(_fast(expr.node, limits), arg.value)
+    if isinstance(expr, nodes.Add):
+        return _fast_add(_fast(expr.left, limits), _fast(expr.right, limits), limits)
+    if isinstance(expr, nodes.Mul):
+        return _fast_mul(_fast(expr.left, limits), _fast(expr.right, limits), limits)
+    if isinstance(expr, nodes.Mod):
+        return _fast_numeric(_fast(expr.left, limits), _fast(expr.right, limits), _mod)
+    plain = _PLAIN_BINOPS.get(type(expr))
+    if plain is not None:
+        assert isinstance(expr, nodes.BinExpr)
+        return _fast_numeric(_fast(expr.left, limits), _fast(expr.right, limits), plain)
+    if isinstance(expr, nodes.Neg):
+        operand = _fast(expr.node, limits)
+
+        def neg(scope: Mapping[str, Any]) -> Any:
+            value = operand(scope)
+            if type(value) in _NUMBERS:
+                return -value
+            raise _Slow
+
+        return neg
+    if isinstance(expr, nodes.Compare) and len(expr.ops) == 1:
+        compare = _COMPARISONS.get(expr.ops[0].op)
+        if compare is None:
+            raise _Slow
+        left, right = _fast(expr.expr, limits), _fast(expr.ops[0].expr, limits)
+        return lambda scope: compare(left(scope), right(scope))
+    if isinstance(expr, nodes.And):
+        left, right = _fast(expr.left, limits), _fast(expr.right, limits)
+        return lambda scope: left(scope) and right(scope)
+    if isinstance(expr, nodes.Or):
+        left, right = _fast(expr.left, limits), _fast(expr.right, limits)
+        return lambda scope: left(scope) or right(scope)
+    if isinstance(expr, nodes.Not):
+        operand = _fast(expr.node, limits)
+        return lambda scope: not operand(scope)
+    if isinstance(expr, nodes.CondExpr) and expr.expr2 is not None:
+        test = _fast(expr.test, limits)
+        then, otherwise = _fast(expr.expr1, limits), _fast(expr.expr2, limits)
+        return lambda scope: then(scope) if test(scope) else otherwise(scope)
+    raise _Slow
+
+
+def _fast_key(base: Fast, key: str | int) -> Fast:
+    """``base.key`` / ``base[key]``: an existing key of a dict, an index within a list."""
+
+    def read(scope: Mapping[str, Any]) -> Any:
+        obj = base(scope)
+        kind = type(obj)
+        if kind is dict:
+            return obj[key]  # KeyError: the sandbox's Undefined and its message
+        if kind is list and type(key) is int:
+            return obj[key]
+        raise _Slow
+
+    return read
+
+
+def _fast_add(left: Fast, right: Fast, limits: _Limits) -> Fast:
+    max_size = limits.max_size
+
+    def add(scope: Mapping[str, Any]) -> Any:
+        a = left(scope)
+        b = right(scope)
+        kind = type(a)
+        if kind in _NUMBERS and type(b) in _NUMBERS:
+            return a + b
+        if kind is str and type(b) is str and len(a) + len(b) <= max_size:
+            return a + b
+        raise _Slow
+
+    return add
+
+
+def _fast_mul(left: Fast, right: Fast, limits: _Limits) -> Fast:
+    max_int_bits = limits.max_int_bits
+
+    def mul(scope: Mapping[str, Any]) -> Any:
+        a = left(scope)
+        b = right(scope)
+        kinds = (type(a), type(b))
+        if kinds == (int, int):
+            if a.bit_length() + b.bit_length() > max_int_bits:
+                raise _Slow
+            return a * b
+        if float in kinds and kinds[0] in _NUMBERS and kinds[1] in _NUMBERS:
+            return a * b
+        raise _Slow
+
+    return mul
+
+
+def _mod(a: Any, b: Any) -> Any:
+    return a % b
+
+
+def _fast_numeric(left: Fast, right: Fast, operation: Callable[[Any, Any], Any]) -> Fast:
+    def numeric(scope: Mapping[str, Any]) -> Any:
+        a = left(scope)
+        b = right(scope)
+        if type(a) in _NUMBERS and type(b) in _NUMBERS:
+            return operation(a, b)
+        raise _Slow
+
+    return numeric
 
 
 class _Template:
@@ -1020,7 +1198,9 @@ class ExpressionEngine:
             compiled = self._compile_text(value)
             if isinstance(compiled, _Failure):
                 raise ExpressionError(compiled.expression, compiled.message)
-            return compiled.render
+            whole = compiled._whole
+            # A lone expression renders to its value: hand out its ``evaluate`` itself.
+            return whole.evaluate if whole is not None else compiled.render
         if isinstance(value, Mapping):
             return self._mapping_renderer(value)
         if isinstance(value, list | tuple):
@@ -1038,6 +1218,19 @@ class ExpressionEngine:
                 dynamic.append((key, renderer))
         if not dynamic:
             return None
+        if len(dynamic) == 1:
+            only_key, only_renderer = dynamic[0]
+
+            def render_one(scope: Mapping[str, Any]) -> dict[Any, Any]:
+                # The common case (one key holds expressions), without the loop.
+                out = dict(value)
+                try:
+                    out[only_key] = only_renderer(scope)
+                except ExpressionError as exc:
+                    raise exc.within(only_key) from None
+                return out
+
+            return render_one
 
         def render(scope: Mapping[str, Any]) -> dict[Any, Any]:
             # Copy (C speed, keeps key order), then replace only what holds expressions.

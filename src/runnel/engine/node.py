@@ -85,6 +85,11 @@ class NodeManifest:
     output_ports_for: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
     #: Touches the world: in simulate mode it returns ``pinned_output`` or a dry-run description.
     side_effects: bool = False
+    #: Touches nothing outside the run (no world, no store): the node may start before the
+    #: checkpoints of the nodes before it are committed, since running it again after a
+    #: crash changes nothing (docs/architecture.md, "Durability and scale"). Off by
+    #: default: a node type must declare it.
+    pure: bool = False
     #: Flowork manifest type (ACTION, LOGIC, CONTROL_FLOW, TRIGGER...).
     kind: str = "ACTION"
     #: Given the config, whether the node runs as soon as one incoming edge fires instead of

@@ -7,7 +7,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runnel.model.checkpoint import ResumeState
-from runnel.model.execution import ExecutionMode, ExecutionStatus, NodeError, NodeRun, NodeStatus
+from runnel.model.execution import (
+    Execution,
+    ExecutionMode,
+    ExecutionStatus,
+    NodeError,
+    NodeRun,
+    NodeStatus,
+)
 from runnel.model.workflow import Workflow
 
 __all__ = ["ExecutionResult", "ResumeState", "RunRequest"]
@@ -26,6 +33,15 @@ class RunRequest:
     parent_id: str | None = None
     #: Whole-workflow attempt (``RetryWorkflow``), counted from 1.
     attempt: int = 1
+    #: The execution row does not exist yet: the run's first written checkpoint inserts
+    #: it (a run started in-process, without going through the queue).
+    create: Execution | None = None
+    #: For a workflow whose ``settings.save_history`` is not ``all``: keep the run's
+    #: checkpoints in memory and write them only if the run must become durable (it pauses
+    #: or waits) or its history is kept (``failed`` and it failed). Only for a host that
+    #: owns the run in this process (the embedded worker): after a crash such a run starts
+    #: again from its beginning, or (never written) is gone.
+    history_in_memory: bool = False
 
 
 @dataclass(frozen=True, slots=True)

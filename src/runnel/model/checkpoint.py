@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from runnel.model._fastinit import fast_init
 from runnel.model.events import Event
 from runnel.model.execution import Execution, ExecutionStatus, NodeError, NodeRun
 
@@ -41,8 +42,11 @@ class Checkpoint:
     node_runs: Sequence[NodeRun] = ()
     events: Sequence[Event] = ()
     execution: ExecutionUpdate | None = None
-    #: Set on the last checkpoint of a run; stores that keep only failed history use it.
+    #: Set on the last checkpoint of a run (an end, or a wait).
     final: bool = field(default=False)
+    #: The run ended and its workflow keeps no history of it (``settings.save_history``):
+    #: delete the execution row, its node runs and its events instead of writing anything.
+    discard: bool = field(default=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +62,8 @@ class ResumeState:
     #: The next event ``seq`` to use.
     next_seq: int = 1
     started_at: float | None = None
+
+
+# Made per node run: the faster __init__ (same signature).
+fast_init(ExecutionUpdate)
+fast_init(Checkpoint)

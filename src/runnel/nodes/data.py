@@ -30,6 +30,7 @@ class StaticData:
         config=(_DATA,),
         outputs=(PortSpec("data", "The configured value"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:

@@ -46,6 +46,7 @@ class DebugLog:
         inputs=(PortSpec("message", "Value to log"),),
         outputs=(PortSpec("message", "The logged value, unchanged"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -74,6 +75,7 @@ class DebugPopup:
         inputs=(PortSpec("value", "Value to show and pass on"),),
         outputs=(PortSpec("value", "The input, unchanged"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:

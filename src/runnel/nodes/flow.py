@@ -72,6 +72,7 @@ class Merge:
         dynamic_inputs=True,
         runs_on_first_input=merge_runs_on_first_input,
         kind="CONTROL_FLOW",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -112,6 +113,7 @@ class Delay:
         dynamic_inputs=True,
         dynamic_outputs=True,
         kind="CONTROL_FLOW",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:

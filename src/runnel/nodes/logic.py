@@ -67,6 +67,7 @@ class If:
             PortSpec("false", "Fires when it does not"),
         ),
         kind="LOGIC",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -146,6 +147,7 @@ class Switch:
         outputs=(PortSpec(DEFAULT_PORT, "Fires when no case matches"),),
         output_ports_for=switch_ports,
         kind="LOGIC",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:

@@ -63,6 +63,7 @@ class JsonParse:
         inputs=(PortSpec("json", "JSON text (string or bytes)"),),
         outputs=(PortSpec("parsed", "The parsed value"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -105,6 +106,7 @@ class JsonStringify:
         inputs=(PortSpec("value", "Any value"),),
         outputs=(PortSpec("json", "JSON text"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -127,6 +129,7 @@ class SetValues:
         inputs=(PortSpec("value", "An object (anything else counts as {})"),),
         outputs=(PortSpec("value", "A copy of the input with the values set"),),
         kind="ACTION",
+        pure=True,
     )
 
     async def run(self, ctx: NodeContext) -> NodeOutput:
@@ -134,7 +137,7 @@ class SetValues:
         config = ctx.config
         keep = config.get("keep_input")
         values = config.get("values")
-        if values is not None and not isinstance(values, Mapping):
+        if values is not None and type(values) is not dict and not isinstance(values, Mapping):
             raise NodeFailure(
                 f"config 'values' must be an object, got {type(values).__name__}", "config"
             )
@@ -149,7 +152,9 @@ def set_values(source: Any, values: Mapping[str, Any]) -> dict[str, Any]:
     path are copied (once each) before they are changed, so neither the input nor the
     config is ever mutated.
     """
-    out: dict[str, Any] = dict(source) if isinstance(source, Mapping) else {}
+    out: dict[str, Any] = (
+        dict(source) if type(source) is dict or isinstance(source, Mapping) else {}
+    )
     copied: set[int] | None = None
     for key, value in values.items():
         if "." not in key:

@@ -1,11 +1,12 @@
 """Accounts: the owner bootstrap, users, API keys, and who a request's token belongs to.
 
 An API key is a signed token in JWT form (``runnel.auth.tokens``) whose ``jti`` is the
-key's id. ``authenticate_token`` checks the signature, then looks the key up in the store
-on every call, comparing the token's SHA-256 with the stored one, so a revoked key (or a
-disabled user) is refused at once by every process. Nothing is cached: the lookup is one
-indexed read, and a cache would have to be invalidated across processes. ``last_used_at``
-is written at most once a minute per key.
+key's id. ``authenticate_token`` checks the signature, then looks the key up in the store,
+comparing the token's SHA-256 with the stored one. A verified token is then remembered in
+this process for ``AUTH_CACHE_SECONDS`` (the execute API is called with the same key again and
+again): a key revoked through this process is refused at once, one revoked (or a user
+disabled) by another process within that time; an expired key is refused at its expiry.
+``last_used_at`` is written at most once a minute per key.
 
 Every error is one of ``runnel.services.errors``: ``InvalidInput``, ``Conflict``,
 ``NotFound``, ``Unauthorized``.
@@ -64,6 +65,11 @@ MAX_EMAIL_CHARS: Final = 254
 _EMAIL: Final = re.compile(r"[^@\s]+@[^@\s]+")
 #: Bounds the in-process memory of recent ``last_used_at`` writes.
 _MAX_TOUCHED: Final = 10_000
+#: How long a verified API key is trusted without reading the store again: the longest a
+#: revocation made by another process (or a user disabled) takes to reach this one.
+AUTH_CACHE_SECONDS: Final = 1.0
+#: Bounds the verified keys remembered (the whole memory is dropped when it is full).
+_MAX_VERIFIED: Final = 1024
 
 
 class Role(StrEnum):
@@ -132,6 +138,14 @@ class OwnerBootstrap:
     token_file: Path
 
 
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    principal: Principal
+    key: ApiKeyRecord
+    #: ``time.monotonic()`` after which the store is read again.
+    until: float
+
+
 class AccountService:
     """Users and API keys. ``signing_key`` is the instance key's API-key subkey
     (``derive_key(master, PURPOSE_API_KEYS)``); ``clock`` gives unix seconds."""
@@ -143,6 +157,7 @@ class AccountService:
         clock: Callable[[], float] = time.time,
         *,
         passwords: Passwords | None = None,
+        auth_cache_seconds: float = AUTH_CACHE_SECONDS,
     ) -> None:
         if not signing_key:
             raise ValueError("the signing key is empty")
@@ -152,6 +167,10 @@ class AccountService:
         self._passwords = passwords
         # key id -> when this process last wrote its last_used_at (or started to).
         self._touched: dict[str, float] = {}
+        #: Seconds a verified key is remembered (``AUTH_CACHE_SECONDS``; 0: never).
+        self.auth_cache_seconds = auth_cache_seconds
+        # token -> who it is, while remembered (see the module docstring).
+        self._verified: dict[str, _Verified] = {}
 
     # -- the owner --------------------------------------------------------------------
 
@@ -304,6 +323,22 @@ class AccountService:
         if not await self.store.revoke_api_key(key_id, self._clock(), user_id):
             raise NotFound("api key", key_id)
         self._touched.pop(key_id, None)
+        self.forget_verified(key_id=key_id)
+
+    def forget_verified(self, *, key_id: str | None = None, user_id: str | None = None) -> None:
+        """Stop trusting the remembered keys ``key_id``, or those of ``user_id`` (neither:
+        every key): their next use reads the store. For whatever changes a key or a user
+        in this process (a revocation does it itself)."""
+        if key_id is None and user_id is None:
+            self._verified.clear()
+            return
+        stale = [
+            token
+            for token, verified in self._verified.items()
+            if verified.key.id == key_id or verified.key.user_id == user_id
+        ]
+        for token in stale:
+            del self._verified[token]
 
     async def authenticate_token(self, token: str | None) -> Principal:
         """Who presents ``token`` (the bearer string, without ``Bearer``). ``Unauthorized``
@@ -313,6 +348,15 @@ class AccountService:
             raise Unauthorized("Missing API key")
         token = token.strip()
         now = self._clock()
+        verified = self._verified.get(token)
+        if verified is not None:
+            if time.monotonic() < verified.until:
+                key = verified.key
+                if key.expires_at is not None and now >= key.expires_at:
+                    raise Unauthorized("API key expired")
+                await self._touch(key, now)
+                return verified.principal
+            del self._verified[token]
         try:
             claims = verify_token(self._signing_key, token, now)
         except InvalidToken as error:
@@ -338,7 +382,13 @@ class AccountService:
         except ValueError:
             raise Unauthorized(f"User has an unknown role {found.user_role!r}") from None
         await self._touch(key, now)
-        return Principal(key.user_id, role, key.id)
+        principal = Principal(key.user_id, role, key.id)
+        if self.auth_cache_seconds > 0:
+            if len(self._verified) >= _MAX_VERIFIED:
+                self._verified.clear()
+            until = time.monotonic() + self.auth_cache_seconds
+            self._verified[token] = _Verified(principal, key, until)
+        return principal
 
     # -- plumbing ---------------------------------------------------------------------
 

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import dataclasses
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -240,6 +241,12 @@ class _FlowletStep:
         self._runtime = runtime
         self.manifest: NodeManifest = inner.manifest
 
+    def for_node(self, node: Node) -> NodeType:
+        """The type that runs ``node`` (the executor's plan asks once per node): this
+        wrapper for a flowlet with ``flow8`` metadata, else the wrapped type itself, so
+        that a plain node costs no extra call per run."""
+        return self if _meta(node) is not None else self._inner
+
     async def run(self, ctx: NodeContext) -> NodeOutput:
         meta = _meta(ctx.node)
         if meta is None:
@@ -275,11 +282,18 @@ class RuntimeExecutor(Executor):
 
     def __init__(self, registry: NodeRegistry, *args: Any, **kwargs: Any) -> None:
         self.runtime: FlowRuntime | None = None
+        #: The ``{{vars.NAME}}`` of a run that brings none (the runner passes none): e.g.
+        #: ``runnel.services.core_engine.jobs.JobVariables``, a Flowork job's starter's.
+        self.variables: Callable[[Workflow], Awaitable[Mapping[str, Any]]] | None = None
         super().__init__(wrap_registry(registry, lambda: self.runtime), *args, **kwargs)
 
     async def run(
         self, request: RunRequest, control: ExecutionControl | None = None
     ) -> ExecutionResult:
+        if self.variables is not None and not request.variables and request.depth == 0:
+            found = await self.variables(request.workflow)
+            if found:
+                request = dataclasses.replace(request, variables=found)
         runtime = self.runtime
         context = await runtime.context_for(request.workflow) if runtime is not None else None
         token = _CURRENT.set(context)

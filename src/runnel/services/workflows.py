@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import builtins
+from collections import OrderedDict
 from collections.abc import Iterable
+from typing import Final
 
 from runnel.engine.expressions import ExpressionEngine
 from runnel.engine.registry import NodeRegistry
@@ -13,6 +15,9 @@ from runnel.services.errors import Conflict, InvalidInput, NotFound, ProblemDeta
 from runnel.store import SqlStore, WorkflowVersionInfo
 
 __all__ = ["WorkflowService", "problems_of", "webhook_path"]
+
+#: Decoded workflow definitions kept by ``WorkflowService.get`` (SQLite only).
+_CACHE_SIZE: Final = 512
 
 
 def webhook_path(path: object) -> str:
@@ -43,6 +48,13 @@ class WorkflowService:
         self.registry = registry
         self.expressions = expressions
         self._webhooks: dict[str, str] | None = None
+        # Decoded definitions by (id, version; None for the latest), so that a webhook or an
+        # execute does not read and decode its workflow on every request. Only where this
+        # process is the only writer (SQLite: the lock file refuses a second process); every
+        # save or delete here clears it. On PostgreSQL another process may change them.
+        self._cache: OrderedDict[tuple[str, int | None], Workflow] | None = (
+            OrderedDict() if store.dialect == "sqlite" else None
+        )
 
     def check(self, workflow: Workflow) -> None:
         """Raise ``InvalidInput`` listing every problem of ``workflow``."""
@@ -60,7 +72,7 @@ class WorkflowService:
             raise Conflict(f"Workflow {workflow.id} already exists")
         await self._claim_webhooks(workflow)
         saved = await self.store.save_workflow(workflow, created_by=actor)
-        self._webhooks = None
+        self._changed()
         return saved
 
     async def update(
@@ -77,11 +89,27 @@ class WorkflowService:
             raise NotFound("workflow", workflow_id)
         await self._claim_webhooks(workflow)
         saved = await self.store.save_workflow(workflow, created_by=actor)
-        self._webhooks = None
+        self._changed()
         return saved
 
+    def _changed(self) -> None:
+        self._webhooks = None
+        if self._cache is not None:
+            self._cache.clear()
+
     async def get(self, workflow_id: str, version: int | None = None) -> Workflow:
+        cache = self._cache
+        if cache is not None:
+            cached = cache.get((workflow_id, version))
+            if cached is not None:
+                return cached
         workflow = await self.store.get_workflow(workflow_id, version)
+        if workflow is not None:
+            if cache is not None:
+                cache[(workflow_id, version)] = workflow
+                if len(cache) > _CACHE_SIZE:
+                    cache.popitem(last=False)
+            return workflow
         if workflow is None:
             if version is not None and await self.store.workflow_exists(workflow_id):
                 raise NotFound("version", f"{version} of workflow {workflow_id}")
@@ -95,7 +123,7 @@ class WorkflowService:
         """Delete ``workflow_id``: it is no longer found nor executable; its runs stay."""
         if not await self.store.delete_workflow(workflow_id):
             raise NotFound("workflow", workflow_id)
-        self._webhooks = None
+        self._changed()
 
     async def versions(self, workflow_id: str) -> builtins.list[WorkflowVersionInfo]:
         versions = await self.store.list_versions(workflow_id)
@@ -111,7 +139,10 @@ class WorkflowService:
         workflow_id = routes.get(webhook_path(path))
         if workflow_id is None:
             return None
-        return await self.store.get_workflow(workflow_id)
+        try:
+            return await self.get(workflow_id)
+        except NotFound:
+            return None
 
     async def _webhook_routes(self) -> dict[str, str]:
         routes: dict[str, str] = {}

@@ -49,11 +49,19 @@ def create_execution_ops(
 
 
 def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
-    """Rows of one checkpoint: node runs, events, and the execution row's update.
+    """Rows of one checkpoint: node runs, events, and the execution row's update; or, for
+    a discarded run (``Checkpoint.discard``), the deletion of all of them.
 
     A checkpoint for an unknown execution fails: node runs and events by their foreign
     key, an execution update by changing no row (``one_row_each``).
     """
+    if checkpoint.discard:
+        key = ({"id": checkpoint.execution_id},)
+        return [
+            Op(sql.delete_execution_events, key),
+            Op(sql.delete_execution_node_runs, key),
+            Op(sql.delete_execution, key),
+        ]
     ops: list[Op] = []
     if checkpoint.create is not None:
         created = checkpoint.create
@@ -68,8 +76,8 @@ def checkpoint_ops(sql: Statements, checkpoint: Checkpoint) -> list[Op]:
     if checkpoint.execution is not None:
         row = execution_update_row(checkpoint.execution_id, checkpoint.execution, next_seq)
         ops.append(Op(sql.update_execution, (row,)))
-    elif next_seq:
-        ops.append(Op(sql.advance_seq, ({"id": checkpoint.execution_id, "next_seq": next_seq},)))
+    # A checkpoint that leaves the status alone (most: a node's result and its events) does
+    # not touch the execution row: ``resume_state`` finds the next seq from the events.
     return ops
 
 

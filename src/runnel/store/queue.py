@@ -8,12 +8,17 @@ executions whose lease expired (``take_over``) and wake parked ones (``wake_wait
 
 from __future__ import annotations
 
+from typing import Any, NamedTuple, cast
+
 from sqlalchemy.engine.interfaces import DBAPICursor
 
+from runnel.model.execution import Execution
+from runnel.store.rows import execution_from_row
 from runnel.store.statements import Statements
 
 __all__ = [
     "claim",
+    "claim_many",
     "enqueue",
     "release",
     "renew_leases",
@@ -36,6 +41,44 @@ def claim(
     cursor.execute(sql.claim.sql, {"worker_id": worker_id, "lease_expires_at": lease_expires_at})
     rows = cursor.fetchall()
     return str(rows[0][0]) if rows else None
+
+
+class _ExecutionColumns(NamedTuple):
+    """A raw row of ``statements.CLAIM_MANY``, readable by name as ``execution_from_row``
+    reads it."""
+
+    id: str
+    workflow_id: str
+    workflow_version: int
+    status: str
+    mode: str
+    trigger: str
+    inputs: str
+    outputs: str | None
+    error: str | None
+    parent_id: str | None
+    attempt: int
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+
+
+def claim_many(
+    cursor: DBAPICursor, sql: Statements, worker_id: str, lease_expires_at: float, limit: int
+) -> list[Execution]:
+    """``claim`` up to ``limit`` executions at once, oldest first; each as stored now."""
+    cursor.execute(
+        sql.claim_many.sql,
+        {"worker_id": worker_id, "lease_expires_at": lease_expires_at, "limit": limit},
+    )
+    claimed = [execution_from_row(cast(Any, _ExecutionColumns(*row))) for row in cursor.fetchall()]
+    # RETURNING has no order: the oldest first, as they were queued (created, mostly).
+    claimed.sort(key=_created)
+    return claimed
+
+
+def _created(execution: Execution) -> tuple[float, str]:
+    return (execution.created_at or 0.0, execution.id)
 
 
 def release(

@@ -181,6 +181,33 @@ class SqlStore(
                 raise ExecutionNotFound(checkpoint.execution_id) from None
             raise
 
+    def submit(self, checkpoint: Checkpoint) -> asyncio.Future[None]:
+        """Queue the checkpoint now (in order with everything queued before it); the
+        future resolves once it is committed (``PipelinedCheckpointStore``). It fails as
+        ``save`` does, except that a checkpoint for an unknown execution that only adds
+        events fails with ``ConflictError`` (its foreign key) rather than
+        ``ExecutionNotFound``."""
+        written = self._writer.write(executions_sql.checkpoint_ops(self._sql, checkpoint))
+        committed: asyncio.Future[None] = written.get_loop().create_future()
+        execution_id = checkpoint.execution_id
+
+        def settle(future: asyncio.Future[None]) -> None:
+            if committed.done():
+                return
+            if future.cancelled():
+                committed.cancel()
+                return
+            error = future.exception()
+            if error is None:
+                committed.set_result(None)
+            elif isinstance(error, RowCountMismatch):
+                committed.set_exception(ExecutionNotFound(execution_id))
+            else:
+                committed.set_exception(error)
+
+        written.add_done_callback(settle)
+        return committed
+
     # -- workflows --------------------------------------------------------------------
 
     async def save_workflow(self, workflow: Workflow, created_by: str | None = None) -> Workflow:
@@ -331,6 +358,17 @@ class SqlStore(
         expires = time.time() + lease_seconds
         claimed: str | None = await self._call(
             lambda c: queue_sql.claim(c, self._sql, worker_id, expires)
+        )
+        return claimed
+
+    async def claim_many(self, worker_id: str, lease_seconds: float, limit: int) -> list[Execution]:
+        """``claim`` up to ``limit`` executions in one statement, oldest first, each as
+        stored after the claim (running, under ``worker_id``'s lease)."""
+        if limit < 1:
+            return []
+        expires = time.time() + lease_seconds
+        claimed: list[Execution] = await self._call(
+            lambda c: queue_sql.claim_many(c, self._sql, worker_id, expires, limit)
         )
         return claimed
 

@@ -13,8 +13,15 @@ Two ways to drive it:
 - a thread (PostgreSQL): the thread blocks on the network instead of the loop; it settles
   the futures of a loop with a single ``call_soon_threadsafe``.
 
+SQLite's WAL checkpoints (copying the log into the database file, with an fsync) do not run
+inside a commit on the loop either: they took 2-20 ms there, every thousand pages, which
+stalled every execution and socket of the process. Auto-checkpointing is off on the write
+connection; a thread of its own runs a ``PASSIVE`` checkpoint (which never blocks the
+writer) every ``CHECKPOINT_EVERY_COMMITS`` commits or ``CHECKPOINT_INTERVAL`` seconds.
+
 A job is either rows for statements (``Op``; the rows of equal statements across jobs run
-as one ``executemany``, in ``Statement.order``) or a callable run on the driver's cursor
+as one ``executemany``, or, on PostgreSQL, as one statement over column arrays
+(``statements.Bulk``), in ``Statement.order``) or a callable run on the driver's cursor
 (for writes that need an answer, e.g. ``RETURNING``; it also acts as a barrier: the rows
 before it are written first). When a batch fails, it is rolled back and its jobs are
 retried one per transaction, so that only the bad job fails and the others are written.
@@ -26,6 +33,7 @@ import asyncio
 import contextlib
 import logging
 import queue
+import sqlite3
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -35,7 +43,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.engine.interfaces import DBAPIConnection, DBAPICursor
 
 from runnel.store.errors import ConflictError, StoreClosed, StoreError
-from runnel.store.statements import Statement
+from runnel.store.statements import Bulk, Statement
 
 __all__ = ["GroupCommitWriter", "Op", "RowCountMismatch", "WriterStats"]
 
@@ -43,6 +51,10 @@ log = logging.getLogger(__name__)
 
 #: Bounds one transaction, so that a flood of writers still gets regular commits.
 DEFAULT_MAX_BATCH: Final = 2000
+
+#: SQLite: a WAL checkpoint after this many commits, or this many seconds (see above).
+CHECKPOINT_EVERY_COMMITS: Final = 256
+CHECKPOINT_INTERVAL: Final = 1.0
 
 
 class Op(NamedTuple):
@@ -117,6 +129,9 @@ class GroupCommitWriter:
         # SQLite: take the write lock at BEGIN, as a deferred transaction could fail to
         # upgrade later. PostgreSQL's driver begins implicitly at the first statement.
         self._begin = "BEGIN IMMEDIATE" if engine.dialect.name == "sqlite" else None
+        # psycopg: a group's statements go in one round trip (``_flush``), where its libpq
+        # has pipeline mode (14+; the binary wheels bundle one).
+        self._pipelined = engine.dialect.name == "postgresql" and _pipeline_supported()
         self._integrity_error: type[Exception] = engine.dialect.loaded_dbapi.IntegrityError
         self._dbapi_error: type[Exception] = engine.dialect.loaded_dbapi.Error
         self._max_batch = max_batch
@@ -129,6 +144,11 @@ class GroupCommitWriter:
         self._jobs = 0
         self._failed_jobs = 0
         self._split_batches = 0
+        database = engine.url.database if engine.dialect.name == "sqlite" else None
+        self._checkpointer = (
+            _WalCheckpointer(database) if inline and database and database != ":memory:" else None
+        )
+        self._checkpointed_at = 0
 
     @property
     def stats(self) -> WriterStats:
@@ -146,6 +166,8 @@ class GroupCommitWriter:
     def start(self) -> None:
         if not self._inline:
             self._thread.start()
+        elif self._checkpointer is not None:
+            self._checkpointer.start()
 
     async def aclose(self) -> None:
         """Write what is queued and release the connection; idempotent."""
@@ -154,6 +176,8 @@ class GroupCommitWriter:
             return
         self._closed = True
         self._flush_inline()
+        if self._checkpointer is not None:
+            await asyncio.to_thread(self._checkpointer.stop)
         if self._connection is not None:
             self._connection.close()
             self._connection = None
@@ -210,7 +234,15 @@ class GroupCommitWriter:
                     if self._connection is not None:
                         self._connection.close()
                     self._connection = self._engine.connect()
+                    if self._checkpointer is not None:
+                        self._connection.exec_driver_sql("PRAGMA wal_autocheckpoint = 0")
                 self._process(self._connection, jobs)
+                if (
+                    self._checkpointer is not None
+                    and self._commits - self._checkpointed_at >= CHECKPOINT_EVERY_COMMITS
+                ):
+                    self._checkpointed_at = self._commits
+                    self._checkpointer.nudge()
             except Exception as error:
                 log.exception("store writer: batch of %d jobs failed", len(jobs))
                 self._failed_jobs += len(jobs)
@@ -297,7 +329,7 @@ class GroupCommitWriter:
         try:
             if self._begin is not None:
                 cursor.execute(self._begin)
-            results = _apply(cursor, jobs)
+            results = _apply(cursor, jobs, self._pipelined)
             dbapi_connection.commit()
         except BaseException as error:
             self._rollback(connection, dbapi_connection, cursor, error)
@@ -347,13 +379,68 @@ class GroupCommitWriter:
                 loop.call_soon_threadsafe(_resolve, loop_outcomes)
 
 
-def _apply(cursor: DBAPICursor, jobs: list[_Job]) -> list[Any]:
+class _WalCheckpointer:
+    """Runs SQLite WAL checkpoints on a thread of its own (see the module docstring)."""
+
+    def __init__(self, database: str) -> None:
+        self._database = database
+        self._wake = threading.Event()
+        self._stopping = False
+        self._thread = threading.Thread(
+            target=self._run, name="runnel-store-checkpoint", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def nudge(self) -> None:
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Blocking; the writer's own connection checkpoints when it closes."""
+        self._stopping = True
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join()
+
+    def _run(self) -> None:
+        connection: sqlite3.Connection | None = None
+        try:
+            while True:
+                self._wake.wait(CHECKPOINT_INTERVAL)
+                self._wake.clear()
+                if self._stopping:
+                    return
+                try:
+                    if connection is None:
+                        connection = sqlite3.connect(
+                            self._database, isolation_level=None, check_same_thread=False
+                        )
+                        connection.execute("PRAGMA busy_timeout = 1000")
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error:
+                    log.warning("store: WAL checkpoint failed; retrying later", exc_info=True)
+                    if connection is not None:
+                        connection.close()
+                        connection = None
+        finally:
+            if connection is not None:
+                connection.close()
+
+
+def _pipeline_supported() -> bool:
+    import psycopg  # only with PostgreSQL: an optional dependency
+
+    return bool(psycopg.Pipeline.is_supported())
+
+
+def _apply(cursor: DBAPICursor, jobs: list[_Job], pipelined: bool) -> list[Any]:
     """Run ``jobs`` on ``cursor`` (inside a transaction); one result per job."""
     results: list[Any] = []
     pending: dict[Statement, list[Mapping[str, Any]]] = {}
     for job in jobs:
         if job.call is not None:
-            _flush(cursor, pending)
+            _flush(cursor, pending, pipelined)
             results.append(job.call(cursor))
             continue
         for op in job.ops:
@@ -363,18 +450,107 @@ def _apply(cursor: DBAPICursor, jobs: list[_Job]) -> list[Any]:
             else:
                 rows.extend(op.rows)
         results.append(None)
-    _flush(cursor, pending)
+    _flush(cursor, pending, pipelined)
     return results
 
 
-def _flush(cursor: DBAPICursor, pending: dict[Statement, list[Mapping[str, Any]]]) -> None:
-    for statement in sorted(pending, key=_order):
-        rows = pending[statement]
-        cursor.executemany(statement.sql, rows)
-        # Both drivers report the total over all rows of an executemany.
-        if statement.one_row_each and cursor.rowcount != len(rows):
-            raise RowCountMismatch(statement, len(rows), cursor.rowcount)
+def _flush(
+    cursor: DBAPICursor, pending: dict[Statement, list[Mapping[str, Any]]], pipelined: bool
+) -> None:
+    """Write the pending rows, statement by statement. ``pipelined`` (psycopg): send them
+    all in one round trip (with the transaction's BEGIN when they open it), then check the
+    row counts: a writer thread waits for the GIL after every round trip, up to the
+    interpreter's switch interval (5 ms) while the event loop is busy."""
+    if not pending:
+        return
+    if not pipelined:
+        for statement in sorted(pending, key=_order):
+            rows = _execute(cursor, statement, pending[statement])
+            # Both drivers report the total over all rows of an executemany.
+            if statement.one_row_each and cursor.rowcount != len(rows):
+                raise RowCountMismatch(statement, len(rows), cursor.rowcount)
+        pending.clear()
+        return
+    connection = cast(Any, cursor).connection
+    checks: list[tuple[DBAPICursor, Statement, int]] = []
+    with connection.pipeline():
+        for statement in sorted(pending, key=_order):
+            # A row count is known once the pipeline syncs, per cursor: one cursor for
+            # each statement that needs its own.
+            target = connection.cursor() if statement.one_row_each else cursor
+            rows = _execute(target, statement, pending[statement])
+            if statement.one_row_each:
+                checks.append((target, statement, len(rows)))
     pending.clear()
+    for target, statement, expected in checks:
+        count = target.rowcount
+        target.close()
+        if count != expected:
+            raise RowCountMismatch(statement, expected, count)
+
+
+def _execute(
+    cursor: DBAPICursor, statement: Statement, rows: list[Mapping[str, Any]]
+) -> list[Mapping[str, Any]]:
+    """Run ``statement`` for ``rows``; the rows its row count answers for (merged ones
+    count once)."""
+    bulk = statement.bulk
+    values = statement.values
+    if values is not None:
+        # SQLite: the rows as tuples for numbered parameters (see ``Statement.values``).
+        assert statement.positional_sql is not None
+        if len(rows) == 1:
+            cursor.execute(statement.positional_sql, values(rows[0]))
+        else:
+            cursor.executemany(statement.positional_sql, list(map(values, rows)))
+    elif len(rows) == 1:
+        cursor.execute(statement.sql, rows[0])
+    elif bulk is not None:
+        # One statement over column arrays (PostgreSQL); its row count is the total.
+        if bulk.key:
+            rows = _merged(rows, bulk)
+        cursor.execute(bulk.sql, _columns(rows, bulk))
+    else:
+        cursor.executemany(statement.sql, rows)
+    return rows
+
+
+def _merged(rows: list[Mapping[str, Any]], bulk: Bulk) -> list[Mapping[str, Any]]:
+    """``rows`` with those of equal ``bulk.key`` merged into one row with the effect of
+    all of them in order (see ``Bulk.key``). Usually there are none: the rows come back."""
+    key = bulk.key
+    if len(key) == 1:
+        (name,) = key
+        keys: list[Any] = [row[name] for row in rows]
+    else:
+        keys = [tuple(row[name] for name in key) for row in rows]
+    if len(set(keys)) == len(keys):
+        return rows
+    merged: dict[Any, Mapping[str, Any]] = {}
+    for row_key, row in zip(keys, rows, strict=True):
+        earlier = merged.get(row_key)
+        if earlier is None:
+            merged[row_key] = row
+            continue
+        combined = dict(row)
+        for name in bulk.coalesce:
+            if combined[name] is None:
+                combined[name] = earlier[name]
+        for name in bulk.greatest:
+            combined[name] = max(combined[name], earlier[name])
+        merged[row_key] = combined
+    return list(merged.values())
+
+
+def _columns(rows: Sequence[Mapping[str, Any]], bulk: Bulk) -> list[list[Any]]:
+    """The rows as one list per column, in ``bulk.columns`` order."""
+    columns: list[list[Any]] = []
+    for name in bulk.columns:
+        values = [row[name] for row in rows]
+        if name in bulk.floats:
+            values = [None if value is None else float(value) for value in values]
+        columns.append(values)
+    return columns
 
 
 def _order(statement: Statement) -> int:

@@ -4,7 +4,9 @@ Any number of these run against one PostgreSQL database (``runnel worker``, or i
 ``runnel serve``). Each:
 
 - claims queued executions (``FOR UPDATE SKIP LOCKED``: never one execution by two workers),
-  woken at once by a ``runnel_work`` notification, polling only as a fallback;
+  as many per statement as it has free slots, each returned whole so that its run starts
+  without reading it back; woken at once by a ``runnel_work`` notification, polling only
+  as a fallback;
 - renews the lease of everything it runs from a heartbeat; an execution it finds it no
   longer holds (it hung past its lease and another worker took over) is stopped here;
 - takes over executions whose lease expired (their worker died or hung) and continues them
@@ -28,11 +30,12 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any, cast
 
 from runnel.bus.postgres import PostgresBus
 from runnel.engine.control import ControlSignal, ExecutionControl
 from runnel.engine.executor import Executor
-from runnel.model.execution import ExecutionStatus
+from runnel.model.execution import Execution, ExecutionStatus
 from runnel.store import SqlStore
 from runnel.worker.runner import ExecutionRunner
 
@@ -41,6 +44,9 @@ __all__ = ["ClusterWorker", "LeaseSettings"]
 log = logging.getLogger(__name__)
 
 _HELD = frozenset({ExecutionStatus.RUNNING, ExecutionStatus.PAUSED})
+
+#: At most this many executions per claim statement.
+_CLAIM_BATCH = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,7 +105,9 @@ class ClusterWorker:
         self._lost: set[str] = set()
         #: Whether the last claim found the queue non-empty (then a finished run claims more).
         self._saturated = False
-        self.runner = ExecutionRunner(store, executor)
+        #: Claimed executions as the claim returned them, until their run reads them.
+        self._claimed: dict[str, Execution] = {}
+        self.runner = ExecutionRunner(cast(SqlStore, _ClaimedFirst(store, self._claimed)), executor)
         #: Ends an execution that cannot go on: (execution id, message).
         self.on_crash: Callable[[str, str], Awaitable[None]] | None = None
         self.takeovers = 0
@@ -196,16 +204,33 @@ class ClusterWorker:
                 log.exception("claiming executions failed")
 
     async def _fill(self) -> None:
-        """Claim until the queue is empty or every slot is busy."""
+        """Claim until the queue is empty or every slot is busy: as many executions per
+        statement as there are free slots (``FOR UPDATE SKIP LOCKED LIMIT n``)."""
         while not self._stopping:
-            if len(self._tasks) >= self.settings.concurrency:
+            free = self.settings.concurrency - len(self._tasks)
+            if free <= 0:
                 self._saturated = True
                 return
-            execution_id = await self.store.claim(self.worker_id, self.settings.lease_seconds)
-            if execution_id is None:
+            claiming = asyncio.ensure_future(
+                self.store.claim_many(
+                    self.worker_id, self.settings.lease_seconds, min(free, _CLAIM_BATCH)
+                )
+            )
+            try:
+                claimed = await asyncio.shield(claiming)
+            except asyncio.CancelledError:
+                # Stopping: what the claim took is released by ``stop`` for another worker
+                # at once, rather than held until its lease runs out.
+                with contextlib.suppress(Exception):
+                    self._stopped.update(execution.id for execution in await claiming)
+                raise
+            for execution in claimed:
+                # The claim returned the row: the runner need not read it back.
+                self._claimed[execution.id] = execution
+                self._spawn(execution.id)
+            if len(claimed) < min(free, _CLAIM_BATCH):
                 self._saturated = False
                 return
-            self._spawn(execution_id)
 
     def _spawn(self, execution_id: str) -> None:
         self._controls[execution_id] = ExecutionControl()
@@ -215,6 +240,7 @@ class ClusterWorker:
 
     def _done(self, execution_id: str) -> None:
         self._tasks.pop(execution_id, None)
+        self._claimed.pop(execution_id, None)
         self._controls.pop(execution_id, None)
         self._lost.discard(execution_id)
         if self._saturated and not self._stopping:
@@ -305,6 +331,25 @@ class ClusterWorker:
             if self.on_crash is not None:
                 with contextlib.suppress(Exception):
                     await self.on_crash(execution_id, f"internal error: {exc!r}")
+
+
+class _ClaimedFirst:
+    """The store as the runner sees it: ``get_execution`` of an execution just claimed
+    answers from the claim's own row (taken in the claiming transaction, so as fresh as a
+    read) instead of a round trip; everything else goes to the store."""
+
+    def __init__(self, store: SqlStore, claimed: dict[str, Execution]) -> None:
+        self._store = store
+        self._claimed = claimed
+
+    async def get_execution(self, execution_id: str) -> Execution | None:
+        execution = self._claimed.pop(execution_id, None)
+        if execution is not None:
+            return execution
+        return await self._store.get_execution(execution_id)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -2,7 +2,13 @@
 
 It claims queued executions from the store, so a queued execution survives a restart, and is
 woken in-process the moment one is queued: no polling delay. It is also the ``Dispatcher``
-the services use to reach running executions.
+the services use to reach running executions, and runs at once, without the queue, the new
+executions a caller waits for (``run_now``: a webhook, an execute): their row is written with
+their first checkpoint, as ``running``, so a crash leaves them to be run again at the next
+start like any execution it was running.
+
+Its runs keep the checkpoints of a workflow that saves no history of them in memory
+(``RunRequest.history_in_memory``): this process owns them until they end.
 """
 
 from __future__ import annotations
@@ -13,9 +19,13 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from runnel.engine.control import ControlSignal, ExecutionControl
 from runnel.engine.executor import Executor
+from runnel.engine.run import ExecutionResult, RunRequest
+from runnel.model.execution import Execution
+from runnel.services.dispatch import RunInterrupted
 from runnel.store import SqlStore
 from runnel.worker.runner import ExecutionRunner
 
@@ -42,12 +52,16 @@ class EmbeddedWorker:
         self.lease_seconds = lease_seconds
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}"
         self._controls: dict[str, ExecutionControl] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._loop_task: asyncio.Task[None] | None = None
         self._stopping = False
         self._stopped: set[str] = set()
-        self.runner = ExecutionRunner(store, executor)
+        # The claim loop stopped at the concurrency limit: a slot freeing up wakes it.
+        self._claims_blocked = False
+        # The executions of run_now runs, while they run.
+        self._inline: dict[str, Execution] = {}
+        self.runner = ExecutionRunner(store, executor, history_in_memory=True)
         #: Ends an execution whose run raised outside any node: (execution id, message).
         self.on_crash: Callable[[str, str], Awaitable[None]] | None = None
 
@@ -68,6 +82,48 @@ class EmbeddedWorker:
         else:
             control.resume()
         return True
+
+    async def run_now(self, request: RunRequest) -> ExecutionResult | None:
+        """Run a new execution at once in a worker slot (see the module docstring); None
+        when every slot is taken or the worker is stopping. The run goes on if the caller
+        stops waiting."""
+        if self._stopping or self._loop_task is None or len(self._tasks) >= self.concurrency:
+            return None
+        control = ExecutionControl()
+        self._controls[request.execution_id] = control
+        if request.create is not None:
+            self._inline[request.execution_id] = request.create
+        task = asyncio.create_task(
+            self._run_inline(request, control), name=f"exec:{request.execution_id}"
+        )
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if task.cancelled() and (current is None or not current.cancelling()):
+                raise RunInterrupted(request.execution_id) from None
+            raise
+
+    async def _run_inline(self, request: RunRequest, control: ExecutionControl) -> ExecutionResult:
+        try:
+            return await self.executor.run(request, control)
+        except asyncio.CancelledError:
+            raise  # shutdown: a row written as running runs again at the next start
+        except Exception as exc:
+            log.exception("execution %s crashed the worker slot", request.execution_id)
+            if self.on_crash is not None:
+                with contextlib.suppress(Exception):
+                    await self.on_crash(request.execution_id, f"internal error: {exc!r}")
+            raise
+        finally:
+            self._controls.pop(request.execution_id, None)
+            self._inline.pop(request.execution_id, None)
+
+    def in_memory(self, execution_id: str) -> Execution | None:
+        """The execution of a ``run_now`` run while it runs (see ``InlineDispatcher``)."""
+        return self._inline.get(execution_id)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -108,7 +164,11 @@ class EmbeddedWorker:
         while not self._stopping:
             await self._wake.wait()
             self._wake.clear()
-            while not self._stopping and len(self._tasks) < self.concurrency:
+            self._claims_blocked = False
+            while not self._stopping:
+                if len(self._tasks) >= self.concurrency:
+                    self._claims_blocked = True
+                    break
                 try:
                     execution_id = await self.store.claim(self.worker_id, self.lease_seconds)
                 except Exception:
@@ -116,18 +176,22 @@ class EmbeddedWorker:
                     break
                 if execution_id is None:
                     break
-                task = asyncio.create_task(self._run(execution_id), name=f"exec:{execution_id}")
+                # Reachable by signals from now on, before its task first runs: a cancel
+                # in between would otherwise end it outside the worker while it runs.
+                control = ExecutionControl()
+                self._controls[execution_id] = control
+                task = asyncio.create_task(
+                    self._run(execution_id, control), name=f"exec:{execution_id}"
+                )
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
-        if not self._stopping:
+        if not self._stopping and self._claims_blocked:
             self._wake.set()
 
-    async def _run(self, execution_id: str) -> None:
-        control = ExecutionControl()
-        self._controls[execution_id] = control
+    async def _run(self, execution_id: str, control: ExecutionControl) -> None:
         try:
             await self.runner.run(execution_id, control)
         except asyncio.CancelledError:

@@ -21,9 +21,13 @@ _WORKFLOW_CACHE_SIZE = 512
 class ExecutionRunner:
     """Loads a claimed execution and the workflow version it runs, and runs or resumes it."""
 
-    def __init__(self, store: SqlStore, executor: Executor) -> None:
+    def __init__(
+        self, store: SqlStore, executor: Executor, *, history_in_memory: bool = False
+    ) -> None:
         self.store = store
         self.executor = executor
+        #: ``RunRequest.history_in_memory`` for the runs (the embedded worker's).
+        self.history_in_memory = history_in_memory
         self._workflows: OrderedDict[tuple[str, int], Workflow] = OrderedDict()
 
     async def run(self, execution_id: str, control: ExecutionControl) -> None:
@@ -47,6 +51,7 @@ class ExecutionRunner:
                 resume=resume,
                 parent_id=execution.parent_id,
                 attempt=execution.attempt,
+                history_in_memory=self.history_in_memory,
             ),
             control,
         )

@@ -63,6 +63,8 @@ _HTTP_BUCKETS: Final = (
 #: Events the metrics observer may have waiting before it lags (it only counts, so it keeps
 #: up easily; a lag is counted in ``runnel_metrics_events_missed_total``).
 _OBSERVER_QUEUE: Final = 65536
+#: Node durations ``Metrics.observe`` keeps before it folds them into the histogram.
+_FOLD_AT: Final = 4096
 
 
 class Metrics:
@@ -103,31 +105,84 @@ class Metrics:
         self.events_missed = Counter(
             "runnel_metrics_events_missed", "Events the metrics observer missed.", registry=r
         )
+        # Labelled children, looked up once each: ``labels()`` validates and locks per call,
+        # a cost every request and node paid. As bounded as the label values themselves.
+        self._http: dict[tuple[str, str, int], Histogram] = {}
+        self._finished: dict[str, Counter] = {}
+        self._nodes: dict[str, Histogram] = {}
+        # What ``observe`` counted and ``fold`` has not moved into the collectors yet.
+        self._started = 0
+        self._finished_counts: dict[str, int] = {}
+        self._durations: list[tuple[str, float]] = []
+
+    def observe_http(self, method: str, route: str, status: int, seconds: float) -> None:
+        """Count one HTTP request's latency."""
+        key = (method, route, status)
+        child = self._http.get(key)
+        if child is None:
+            child = self._http[key] = self.http_latency.labels(method, route, str(status))
+        child.observe(seconds)
 
     def observe(self, event: Event) -> None:
-        """Count one execution event."""
+        """Count one execution event. Cheap (plain ints and a list): the counts reach the
+        Prometheus collectors when they are read (``exposition``) or pile up (``fold``)."""
         kind = event.type
         if kind is EventType.EXECUTION_STARTED:
-            self.executions_started.inc()
+            self._started += 1
         elif kind is EventType.EXECUTION_FINISHED:
-            self.executions_finished.labels(str(event.data.get("status", "unknown"))).inc()
+            status = event.data.get("status", "unknown")
+            if type(status) is not str:
+                status = str(status)
+            counts = self._finished_counts
+            counts[status] = counts.get(status, 0) + 1
         elif kind is EventType.NODE_FINISHED or kind is EventType.NODE_FAILED:
-            if kind is EventType.NODE_FINISHED and event.data.get("status") == "failed":
+            data = event.data
+            if kind is EventType.NODE_FINISHED and data.get("status") == "failed":
                 return  # its failure was observed with the node.failed event
-            duration = event.data.get("duration_ms")
+            duration = data.get("duration_ms")
             if isinstance(duration, int | float) and not isinstance(duration, bool):
-                node_type = str(event.data.get("node_type", "unknown"))
-                self.node_duration.labels(node_type).observe(max(duration, 0) / 1000.0)
+                durations = self._durations
+                node_type = data.get("node_type", "unknown")
+                if type(node_type) is not str:
+                    node_type = str(node_type)
+                durations.append((node_type, duration))
+                if len(durations) >= _FOLD_AT:
+                    self.fold()
+
+    def fold(self) -> None:
+        """Move the counts ``observe`` kept into the Prometheus collectors."""
+        if self._started:
+            started, self._started = self._started, 0
+            self.executions_started.inc(started)
+        if self._finished_counts:
+            finished_counts, self._finished_counts = self._finished_counts, {}
+            for status, count in finished_counts.items():
+                finished = self._finished.get(status)
+                if finished is None:
+                    finished = self._finished[status] = self.executions_finished.labels(status)
+                finished.inc(count)
+        if self._durations:
+            durations, self._durations = self._durations, []
+            for node_type, duration in durations:
+                histogram = self._nodes.get(node_type)
+                if histogram is None:
+                    histogram = self._nodes[node_type] = self.node_duration.labels(node_type)
+                histogram.observe(max(duration, 0) / 1000.0)
 
     async def observe_bus(self, bus: Bus) -> None:
         """Feed ``observe`` from ``bus`` until cancelled or the bus closes."""
         subscription = bus.subscribe(max_queue=_OBSERVER_QUEUE)
+        observe = self.observe
         try:
-            async for item in subscription:
-                if isinstance(item, Lagged):
-                    self.events_missed.inc(item.missed)
-                else:
-                    self.observe(item)
+            async for first in subscription:
+                # Everything queued by now in one go, without a coroutine step per event.
+                item: Event | Lagged | None = first
+                while item is not None:
+                    if isinstance(item, Lagged):
+                        self.events_missed.inc(item.missed)
+                    else:
+                        observe(item)
+                    item = subscription.get_nowait()
         finally:
             subscription.close()
 
@@ -142,6 +197,7 @@ class Metrics:
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""
+        self.fold()
         return generate_latest(self.registry)
 
 
@@ -170,6 +226,6 @@ class HttpMetricsMiddleware:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_latency.labels(scope["method"], template, str(status)).observe(
-                time.perf_counter() - started
+            self.metrics.observe_http(
+                scope["method"], template, status, time.perf_counter() - started
             )

@@ -96,6 +96,11 @@ class ErrorFormats:
     def render(self, path: str, problem: ApiProblem) -> Response:
         return self.renderer_for(path)(problem)
 
+    def render_exception(self, exc: BaseException, method: str, path: str) -> Response:
+        """The answer to any exception a request to ``path`` raised (the app's exception
+        handler, and the ASGI fast paths that bypass it)."""
+        return self.render(path, problem_from_exception(exc, method, path))
+
 
 def problem_from_exception(
     exc: BaseException, method: str | None = None, path: str | None = None

@@ -20,7 +20,7 @@ from runnel.api.common.body import decode_inputs, read_object
 from runnel.api.common.jsonbody import JsonResponse
 from runnel.api.common.openapi import error_responses
 from runnel.api.common.problems import ApiProblem
-from runnel.api.common.state import get_state
+from runnel.api.common.state import ApiState, get_state
 from runnel.api.flowengine.schemas import ErrorBody, ExecutionAccepted
 from runnel.api.flowengine.workflows import outcome_response
 from runnel.model.execution import ExecutionStatus
@@ -29,7 +29,7 @@ from runnel.model.workflow import DEFAULT_PORT, TriggerKind, Workflow
 from runnel.services.executions import ExecutionReport
 from runnel.services.workflows import webhook_path
 
-__all__ = ["router", "webhook_answer"]
+__all__ = ["router", "run_webhook", "webhook_answer"]
 
 router = APIRouter(tags=["webhooks"])
 
@@ -71,7 +71,12 @@ def _render(report: ExecutionReport) -> Any:
 )
 async def webhook(path: str, request: Request) -> Response:
     """Run the workflow listening on ``path`` with the JSON body as its inputs."""
-    state = get_state(request)
+    return await run_webhook(get_state(request), path, request)
+
+
+async def run_webhook(state: ApiState, path: str, request: Request) -> Response:
+    """The webhook route's whole behaviour, shared by the FastAPI route above and the ASGI
+    fast path (``webhook_asgi``) that answers ``POST /webhooks/...`` without the router."""
     enforce_rate_limit(state, "webhook:" + rate_key(None, request))
     platform = state.ready_platform
     workflow = await platform.workflows.find_by_webhook(path)
@@ -84,7 +89,9 @@ async def webhook(path: str, request: Request) -> Response:
             workflow.id, inputs, version=workflow.version, trigger="webhook"
         )
         return JsonResponse({"execution_id": execution.id, "status": execution.status.value}, 202)
-    report = await executions.run(workflow.id, inputs, version=workflow.version, trigger="webhook")
+    report = await executions.run(
+        workflow.id, inputs, version=workflow.version, trigger="webhook", workflow=workflow
+    )
     if report.execution.status is ExecutionStatus.WAITING:
         return JsonResponse({"execution_id": report.execution.id, "status": "waiting"}, 202)
     return outcome_response(report, _render)
