@@ -22,7 +22,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, Self
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import socketio
@@ -200,6 +200,25 @@ class _Receiver(abc.ABC):
         return self._inbox.closed
 
     @abc.abstractmethod
+    async def open(self) -> Self:
+        """Connect; returns the client."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Disconnect; messages not taken yet stay readable."""
+
+    async def __aenter__(self) -> Self:
+        return await self.open()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    @abc.abstractmethod
     async def send(self, payload: Mapping[str, Any]) -> None:
         """Send one client message (each transport signs and frames it its own way)."""
 
@@ -277,17 +296,6 @@ class CoreEngineClient(_Receiver):
             await self._connection.close()
         if self._reader is not None:
             await asyncio.gather(self._reader, return_exceptions=True)
-
-    async def __aenter__(self) -> CoreEngineClient:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def send(self, payload: Mapping[str, Any]) -> None:
         """Sign ``payload`` and send it."""
@@ -375,17 +383,6 @@ class GuiSocketClient(_Receiver):
         if self._sio is not None:
             await self._sio.disconnect()
         await self._inbox.close(CoreEngineClosed(None, "closed by the client"))
-
-    async def __aenter__(self) -> GuiSocketClient:
-        return await self.open()
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.close()
 
     async def send(self, payload: Mapping[str, Any], engine_id: str | None = None) -> None:
         """Emit the job request ``payload`` for ``engine_id`` (default: ``self.engine_id``)."""

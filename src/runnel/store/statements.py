@@ -87,14 +87,7 @@ INSERT INTO executions (
 
 # A node run row is the node's latest state: each checkpoint replaces it whole, except for
 # an approval decision, which only ``record_decision`` writes and a checkpoint never erases.
-UPSERT_NODE_RUN: Final = """
-INSERT INTO node_runs (
-    execution_id, node_id, status, attempt, inputs, outputs, error, wait, decision,
-    started_at, finished_at
-) VALUES (
-    :execution_id, :node_id, :status, :attempt, :inputs, :outputs, :error, :wait, :decision,
-    :started_at, :finished_at
-)
+_NODE_RUN_CONFLICT: Final = """
 ON CONFLICT (execution_id, node_id) DO UPDATE SET
     status = excluded.status,
     attempt = excluded.attempt,
@@ -106,6 +99,19 @@ ON CONFLICT (execution_id, node_id) DO UPDATE SET
     started_at = excluded.started_at,
     finished_at = excluded.finished_at
 """
+
+UPSERT_NODE_RUN: Final = (
+    """
+INSERT INTO node_runs (
+    execution_id, node_id, status, attempt, inputs, outputs, error, wait, decision,
+    started_at, finished_at
+) VALUES (
+    :execution_id, :node_id, :status, :attempt, :inputs, :outputs, :error, :wait, :decision,
+    :started_at, :finished_at
+)
+"""
+    + _NODE_RUN_CONFLICT
+)
 
 INSERT_EVENT: Final = """
 INSERT INTO execution_events (execution_id, seq, type, node_id, timestamp, data)
@@ -143,7 +149,8 @@ _NODE_RUN_COLUMNS: Final = (
     "finished_at",
 )
 
-BULK_UPSERT_NODE_RUN: Final = """
+BULK_UPSERT_NODE_RUN: Final = (
+    """
 INSERT INTO node_runs (
     execution_id, node_id, status, attempt, inputs, outputs, error, wait, decision,
     started_at, finished_at
@@ -152,17 +159,9 @@ SELECT * FROM unnest(
     %b::text[], %b::text[], %b::text[], %b::integer[], %b::text[], %b::text[], %b::text[],
     %b::text[], %b::text[], %b::double precision[], %b::double precision[]
 )
-ON CONFLICT (execution_id, node_id) DO UPDATE SET
-    status = excluded.status,
-    attempt = excluded.attempt,
-    inputs = excluded.inputs,
-    outputs = excluded.outputs,
-    error = excluded.error,
-    wait = excluded.wait,
-    decision = COALESCE(excluded.decision, node_runs.decision),
-    started_at = excluded.started_at,
-    finished_at = excluded.finished_at
 """
+    + _NODE_RUN_CONFLICT
+)
 
 _EVENT_COLUMNS: Final = ("execution_id", "seq", "type", "node_id", "timestamp", "data")
 
