@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import collections
+import contextlib
+import json
 import signal
 import time
 from collections.abc import Iterator
@@ -66,10 +68,27 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(cluster: Cluster) -> None
         assert held > 0, "the victim should be running executions when it is killed"
         killed_at = time.monotonic()
         first.stop(signal.SIGKILL)
-        target = EXECUTIONS
-        read_until(ws, count)
+        # What the dead worker left running (it may have finished some since ``held``).
+        with cluster.engine.connect() as db:
+            stranded = db.exec_driver_sql(
+                "SELECT COUNT(*) FROM executions WHERE lease_owner = %(w)s AND status = 'running'",
+                {"w": victim},
+            ).scalar_one()
+        assert stranded > 0, "the victim should leave executions behind"
+        # A worker publishes an execution's events after its checkpoint commits, so the
+        # victim may have stored a finish it never got to announce: the store is the
+        # judge of "finished", the socket of "announced at most once".
+        while _finished(cluster) < EXECUTIONS:
+            assert time.monotonic() - killed_at < 60, "executions left unfinished"
+            with contextlib.suppress(TimeoutError):
+                count(json.loads(ws.recv(timeout=1)))
         finished_after = time.monotonic() - killed_at
-    assert set(completed) == set(started)
+        with contextlib.suppress(TimeoutError):
+            while True:  # what is still on its way
+                count(json.loads(ws.recv(timeout=1)))
+    assert set(completed) <= set(started)
+    # Only the victim's last finishes can go unannounced.
+    assert len(set(started) - set(completed)) <= held
     assert all(n == 1 for n in completed.values()), "an execution finished twice"
     assert finished_after < 60
     with cluster.engine.connect() as db:
@@ -91,7 +110,7 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(cluster: Cluster) -> None
         ).all()
     assert statuses == {"succeeded": EXECUTIONS}
     assert len(finishes) == EXECUTIONS and all(n == 1 for _, n in finishes)
-    assert takeovers >= held
+    assert takeovers >= stranded
     finished_nodes: collections.Counter[tuple[str, str]] = collections.Counter()
     for execution_id, node_id, kind, _seq, _data in node_events:
         key = (execution_id, node_id)
@@ -104,6 +123,14 @@ def test_sigkill_of_a_worker_loses_and_repeats_nothing(cluster: Cluster) -> None
     assert all(n == 1 for n in finished_nodes.values())
     # The nodes the victim was running ran again, with the next attempt number.
     assert dict(attempts).get(2, 0) >= 1, attempts
+
+
+def _finished(cluster: Cluster) -> int:
+    with cluster.engine.connect() as db:
+        finished: int = db.exec_driver_sql(
+            "SELECT COUNT(*) FROM executions WHERE status IN ('succeeded', 'failed', 'cancelled')"
+        ).scalar_one()
+    return finished
 
 
 def test_events_and_cancel_reach_across_processes(cluster: Cluster) -> None:
